@@ -1,0 +1,1 @@
+"""CLI command bodies, one module per stage; `gaitcompress.cli` registers them in one place."""

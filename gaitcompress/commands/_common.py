@@ -1,0 +1,54 @@
+"""What every command shares: the console, the recipe/override arguments, a rich progress tracker."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(stderr=True)  # diagnostics and progress on stderr
+out = Console()  # result tables on stdout
+
+RecipeArg = Annotated[Path, typer.Argument(help="YAML recipe (see recipes/).", show_default=False)]
+OverridesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Recipe overrides as key.path=value, e.g. train.iterations=200 seed=1.", show_default=False),
+]
+
+
+class RichTracker:
+    """`gaitcompress.progress.Tracker` drawn with rich progress bars on stderr."""
+
+    def __init__(self, console_: Console | None = None) -> None:
+        self.console = console_ or console
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Any]:
+        columns = [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        ]
+        with Progress(*columns, console=self.console) as progress:
+            tid = progress.add_task(description, total=total, info="")
+
+            def step(advance: int = 1, **fields: Any) -> None:
+                info = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+                progress.update(tid, advance=advance, info=info)
+
+            yield step

@@ -1,0 +1,6 @@
+"""`gaitcompress bench` (placeholder until its issue lands)."""
+
+
+def bench() -> None:
+    """Latency benchmark."""
+    raise NotImplementedError

@@ -1,0 +1,6 @@
+"""`gaitcompress pipeline` (placeholder until its issue lands)."""
+
+
+def pipeline() -> None:
+    """Full pipeline."""
+    raise NotImplementedError

@@ -1,0 +1,6 @@
+"""`gaitcompress quantize` (placeholder until its issue lands)."""
+
+
+def quantize() -> None:
+    """QGait QAT."""
+    raise NotImplementedError
