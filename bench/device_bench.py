@@ -1,0 +1,1 @@
+../gaitcompress/bench/device_runner.py
