@@ -1,0 +1,1 @@
+"""`gaitcompress pipeline`: teacher → (GaitCrafter data) → GaitKD student → QGait → ONNX → bench → report."""
