@@ -1,0 +1,38 @@
+"""Rich renderings of evaluation results, shared by every command that prints one."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from gaitcompress.evaluation import EvalResult, result_rows
+
+
+def rich_table(result: EvalResult, title: str | None = None) -> Table:
+    """One row per metric (NM/BG/CL/mean rank-1, then R1/R5/R10, mAP, mINP, per-condition mAP), in percent."""
+    table = Table(title=title or f"evaluation ({result.protocol})")
+    table.add_column("metric")
+    table.add_column("%", justify="right")
+    for name, value in result_rows(result):
+        table.add_row(name, f"{value:.2f}")
+    for name, count in result.counts.items():
+        if name.endswith("skipped") and count:
+            table.add_row(f"[dim]{name} (probes without a true match)[/]", f"[dim]{count}[/]")
+    for name, path in result.files.items():
+        table.add_row(name, path)
+    return table
+
+
+def view_tables(result: EvalResult) -> list[Table]:
+    """The per-view rank-1 tables (CASIA-B: 11×11 per condition; rows = probe view, columns = gallery view)."""
+    tables = []
+    for cond, vt in result.tables.items():
+        table = Table(title=f"{cond} rank-1 (%) per probe view × gallery view")
+        table.add_column("probe \\ gallery")
+        for gv in vt.gallery_views:
+            table.add_column(gv, justify="right")
+        for pv, row in zip(vt.probe_views, vt.values, strict=True):
+            cells = ["–" if v is None else f"{v:.1f}" for v in row]
+            cells = [f"[dim]{c}[/]" if gv == pv else c for c, gv in zip(cells, vt.gallery_views, strict=True)]
+            table.add_row(pv, *cells)
+        tables.append(table)
+    return tables
