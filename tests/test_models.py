@@ -1,0 +1,131 @@
+"""Every registered model: output contract, lengths-aware pooling, hooks; GaitBase's OpenGait layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.models import create_model, list_models
+from gaitcompress.models.layers import BNNeck, HorizontalPool, SeparateFCs, TemporalMaxPool
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "opengait_gaitbase_state_dict_keys.txt"
+H, W = 16, 11  # tiny input: keeps even full-width models cheap on two cores
+
+
+def _reference_shapes() -> dict[str, tuple[int, ...]]:
+    if not REFERENCE.is_file():
+        pytest.skip(f"{REFERENCE} not available")
+    shapes = {}
+    for line in REFERENCE.read_text().splitlines():
+        key, shape = line.split()[:2]
+        shape = shape.split(")")[0].strip("(")
+        shapes[key] = tuple(int(s) for s in shape.split(",") if s)
+    return shapes
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_output_contract(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, parts=4).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, H, W))
+    e, k, p = model.embed_dim, 5, 4
+    assert out["embeddings"].shape == (2, e, p)
+    assert out["logits"].shape == (2, k, p)
+    assert out["parts"].shape[0::2] == (2, p)
+    assert out["logits"].abs().max() <= 1 + 1e-5  # unscaled cosines
+    assert model.spec.name == name and model.spec.num_classes == 5 and model.spec.parts == 4
+    rebuilt = create_model(model.spec.name, **model.spec.kwargs)
+    assert rebuilt.state_dict().keys() == model.state_dict().keys()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_padding_is_ignored_by_temporal_max(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, parts=2).eval()
+    seq = torch.rand(1, 3, H, W)
+    padded = torch.cat([seq, torch.zeros(1, 2, H, W)], dim=1)  # 2 zero frames past length 3
+    with torch.no_grad():
+        ref = model(seq)["embeddings"]
+        out = model(padded, lengths=torch.tensor([3]))["embeddings"]
+    if name.startswith("deepgait_p3d"):
+        pytest.skip("temporal convs see the padding next to the last valid frame (documented)")
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_pre_activations_are_hookable(name):
+    model = create_model(name, num_classes=3, parts=2).eval()
+    taps = model.tap_points()
+    seen = {}
+    modules = dict(model.named_modules())
+    handles = [
+        modules[path].register_forward_pre_hook(lambda m, args, key=key: seen.setdefault(key, args[0]))
+        for key, path in taps.items()
+    ]
+    with torch.no_grad():
+        model(torch.rand(2, 3, H, W))
+    for h in handles:
+        h.remove()
+    assert set(seen) == set(taps)
+    assert all((v < 0).any() for v in seen.values())  # pre-activations, not ReLU outputs
+
+
+def test_gaitbase_state_dict_matches_opengait():
+    ref = _reference_shapes()
+    sd = create_model("gaitbase", num_classes=74).state_dict()
+    assert list(sd) == list(ref)
+    assert {k: tuple(v.shape) for k, v in sd.items()} == ref
+
+
+def test_width_and_depth_multipliers():
+    m = create_model("gaitbase_w025", num_classes=3)
+    assert [m.Backbone.forward_block.layer1[0].conv1.out_channels, m.FCs.fc_bin.shape[1], m.embed_dim] == [16, 128, 64]
+    assert len(create_model("gaitbase_d2", num_classes=3).Backbone.forward_block.layer3) == 2
+    assert create_model("gaitbase_w025", num_classes=3, embed_dim=256).FCs.fc_bin.shape == (16, 128, 256)
+
+
+def test_create_model_errors():
+    with pytest.raises(GaitCompressError, match="gaitbase_w025"):
+        create_model("gaitbase_w25", num_classes=3)
+    with pytest.raises(GaitCompressError, match="width"):
+        create_model("gaitbase", num_classes=3, widht=0.5)
+    assert "gaitbase_w025" in list_models("gaitbase_w*")
+
+
+def test_temporal_max_honours_lengths():
+    x = torch.tensor([[1.0, -5.0, 9.0], [-3.0, -1.0, 0.0]]).view(2, 3, 1)  # [N, T, C]
+    out = TemporalMaxPool()(x, torch.tensor([2, 2]))
+    assert out.view(-1).tolist() == [1.0, -1.0]  # 9 and the 0 pad are past the lengths
+
+
+def test_horizontal_pool_strips():
+    x = torch.arange(2 * 4 * 3, dtype=torch.float32).view(1, 2, 4, 3)  # [N, C, H=4, W=3]
+    out = HorizontalPool(parts=2)(x)  # strips: rows 0-1 and rows 2-3
+    assert out[0, 0].tolist() == [2.5 + 5, 8.5 + 11]
+    up = HorizontalPool(parts=8)(x)  # P = 2H: each row twice
+    assert up[0, 0].tolist() == [1 + 2, 1 + 2, 4 + 5, 4 + 5, 7 + 8, 7 + 8, 10 + 11, 10 + 11]
+    odd = HorizontalPool(parts=3)(x)  # adaptive bins
+    assert odd.shape == (1, 2, 3)
+
+
+def test_separate_fcs_is_per_part_matmul():
+    fc = SeparateFCs(parts=3, in_channels=4, out_channels=2)
+    x = torch.randn(5, 4, 3)
+    out = fc(x)
+    for p in range(3):
+        torch.testing.assert_close(out[:, :, p], x[:, :, p] @ fc.fc_bin[p])
+
+
+def test_bnneck_cosine_logits():
+    neck = BNNeck(parts=2, channels=3, num_classes=4).eval()
+    x = torch.randn(5, 3, 2)
+    feat, logits = neck(x)
+    bn = neck.bn1d(x.reshape(5, 6)).view(5, 3, 2)  # channel-major flattening
+    f = torch.nn.functional.normalize(bn[:, :, 1], dim=1)
+    w = torch.nn.functional.normalize(neck.fc_bin[1], dim=0)
+    torch.testing.assert_close(logits[:, :, 1], f @ w)
+    torch.testing.assert_close(feat.norm(dim=1), torch.ones(5, 2))
