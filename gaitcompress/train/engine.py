@@ -1,0 +1,232 @@
+"""The iteration-based training loop every stage shares (train, distill, quantize).
+
+`Trainer` runs a `TrainModule` (see `gaitcompress.train.module`) over an infinite iterator of batches: forward the
+module's `training_losses`, sum the weighted terms, step optimizer and schedule once per iteration, then run the
+per-iteration callbacks (QAT grows its soft-quantizer k from one), log, evaluate and checkpoint on their periods.
+It knows nothing of distillation or quantization: those live in the TrainModule and the callbacks.
+
+AMP (autocast fp16 + GradScaler) applies on CUDA only; on CPU the flag is a no-op. Under `torchrun` the module is
+wrapped in DistributedDataParallel (through a small adapter whose `forward` is `training_losses`, so DDP's
+gradient synchronisation sees a normal forward), and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.progress import NULL, Tracker
+from gaitcompress.recipe import to_dict
+from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
+from gaitcompress.train.distributed import DistContext, barrier, gather_objects, wrap_ddp
+from gaitcompress.train.logging import RunLogger
+from gaitcompress.train.module import TrainModule
+from gaitcompress.train.optim import build_optimizer, build_scheduler
+
+EvalFn = Callable[[nn.Module], Mapping[str, float]]
+Callback = Callable[["Trainer", int], None]  # called after each optimizer step with the finished iteration
+
+
+class _LossForward(nn.Module):
+    """Adapter so DistributedDataParallel wraps `training_losses` as its forward."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        return self.module.training_losses(batch)
+
+
+class Trainer:
+    """Train `module` for `train_cfg.iterations` iterations, resumable from its run folder.
+
+    `loader` yields batches forever; if it has `state_dict()`/`load_state_dict()` its position is checkpointed (the
+    sampler state of docs/architecture.md), otherwise a resume replays it by drawing the consumed batches again.
+    `meta` is stored in every checkpoint as is (`recipe`, `kind`); `spec` is taken from the deploy model.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        loader: Iterator[Any],
+        run_dir: str | Path,
+        train_cfg: TrainConfig,
+        optim_cfg: OptimConfig,
+        sched_cfg: SchedConfig,
+        *,
+        ctx: DistContext | None = None,
+        eval_fn: EvalFn | None = None,
+        callbacks: Sequence[Callback] = (),
+        tracker: Tracker = NULL,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(module, TrainModule):
+            raise TypeError(f"{type(module).__name__} is not a TrainModule (needs training_losses and deploy_model)")
+        self.ctx = ctx or DistContext()
+        self.cfg = train_cfg
+        self.run_dir = Path(run_dir)
+        self.module = module.to(self.ctx.device)
+        if train_cfg.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self.loader = loader
+        self.eval_fn = eval_fn
+        self.callbacks = list(callbacks)
+        self.tracker = tracker
+        self.meta = dict(meta or {})
+        self.optimizer = build_optimizer(self.module, optim_cfg)
+        self.scheduler = build_scheduler(self.optimizer, sched_cfg, train_cfg.iterations)
+        self.amp = train_cfg.amp and self.ctx.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.forward = wrap_ddp(_LossForward(self.module), self.ctx)
+        self.checkpoints = ckpt_io.CheckpointDir(self.run_dir, train_cfg.keep_last)
+        self.iteration = 0
+        self.metrics: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- state --------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint dict (docs/architecture.md); RNG and sampler state gathered from every rank."""
+        deploy = self.module.deploy_model()
+        spec = getattr(deploy, "spec", None)
+        rank_state = ckpt_io.rng_state()
+        if callable(getattr(self.loader, "state_dict", None)):
+            rank_state["sampler"] = self.loader.state_dict()
+        return {
+            "model": deploy.state_dict(),
+            "spec": to_dict(spec) if spec is not None else None,
+            "train_state": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.iteration,
+            "rng": gather_objects(rank_state, self.ctx),
+            "metrics": dict(self.metrics),
+            "recipe": self.meta.get("recipe"),
+            "kind": self.meta.get("kind", "fp32"),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.module.load_state_dict(state["train_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.iteration = int(state["iteration"])
+        self.metrics = dict(state.get("metrics") or {})
+        ranks = state["rng"]
+        mine = ranks[self.ctx.rank % len(ranks)]
+        if "sampler" in mine and callable(getattr(self.loader, "load_state_dict", None)):
+            self.loader.load_state_dict(mine["sampler"])
+        else:
+            for _ in range(self.iteration):  # replay: the loader has no state of its own
+                next(self.loader)
+        ckpt_io.set_rng_state(mine)
+
+    def save(self, final: bool = False) -> None:
+        state = self.state_dict()  # every rank takes part in gathering RNG states
+        if self.ctx.is_main:
+            self.checkpoints.save(state, final=final)
+        barrier(self.ctx)
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Load `path`, or the run folder's newest checkpoint; False when there is none (a fresh start)."""
+        found = Path(path) if path else self.checkpoints.latest()
+        if found is None:
+            return False
+        self.load_state_dict(ckpt_io.load(found))
+        return True
+
+    # ---------------------------------------------------------------- loop ---------------------------------------
+
+    def step(self, batch: Any) -> dict[str, float]:
+        """One optimizer step on `batch`; returns the loss terms and their total as floats."""
+        if hasattr(batch, "to"):
+            batch = batch.to(self.ctx.device)
+        with torch.autocast(self.ctx.device.type, dtype=torch.float16, enabled=self.amp):
+            terms = self.forward(batch)
+        if not terms:
+            raise GaitCompressError("the training module returned no loss terms", "check the recipe's loss: section")
+        total = torch.stack([t.float() for t in terms.values()]).sum()
+        if not torch.isfinite(total):
+            raise GaitCompressError(
+                f"loss is {total.item()} at iteration {self.iteration + 1} ({_fmt_terms(terms)})",
+                "lower optim.lr or set train.grad_clip; resume from the last checkpoint with --resume",
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.iteration += 1
+        for callback in self.callbacks:
+            callback(self, self.iteration)
+        return {"loss": total.item(), **{k: v.detach().float().item() for k, v in terms.items()}}
+
+    def evaluate(self) -> dict[str, float]:
+        """Run `eval_fn` on the deploy model (rank 0), log and keep the metrics."""
+        if self.eval_fn is None:
+            return {}
+        metrics: dict[str, float] = {}
+        if self.ctx.is_main:
+            model = self.module.deploy_model()
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = {k: float(v) for k, v in self.eval_fn(model).items()}
+            model.train(was_training)
+            self.metrics = metrics
+        barrier(self.ctx)
+        return metrics
+
+    def fit(self, resume: bool | str | Path = False) -> dict[str, float]:
+        """Train to `iterations` (from the newest checkpoint when `resume`), evaluate, save; returns the metrics."""
+        if resume:
+            self.resume(None if resume is True else resume)
+        cfg = self.cfg
+        logger = RunLogger(self.run_dir, self.ctx.is_main, cfg.tensorboard, start=self.iteration)
+        self.module.train()
+        window: dict[str, float] = {}
+        count, tic = 0, time.perf_counter()
+        try:
+            with self.tracker.task("train", total=cfg.iterations) as progress:
+                progress(self.iteration)
+                while self.iteration < cfg.iterations:
+                    values = self.step(next(self.loader))
+                    for key, value in values.items():
+                        window[key] = window.get(key, 0.0) + value
+                    count += 1
+                    it = self.iteration
+                    if it % cfg.log_every == 0 or it == cfg.iterations:
+                        rate = count / max(time.perf_counter() - tic, 1e-9)
+                        row = {k: v / count for k, v in window.items()}
+                        row.update(lr=self.optimizer.param_groups[0]["lr"], it_s=rate)
+                        logger.log(it, row)
+                        window, count, tic = {}, 0, time.perf_counter()
+                    progress(1, loss=values["loss"])
+                    if cfg.eval_every and it % cfg.eval_every == 0 and it < cfg.iterations and self.eval_fn:
+                        logger.log(it, self.evaluate(), prefix="eval")
+                    if cfg.save_every and it % cfg.save_every == 0 and it < cfg.iterations:
+                        self.save()
+            metrics = self.evaluate()
+            if metrics:
+                logger.log(self.iteration, metrics, prefix="eval")
+            self.save(final=True)
+        finally:
+            logger.close()
+        return dict(self.metrics)
+
+
+def _fmt_terms(terms: Mapping[str, Tensor]) -> str:
+    return ", ".join(f"{k}={v.item():.4g}" if math.isfinite(v.item()) else f"{k}={v.item()}" for k, v in terms.items())
