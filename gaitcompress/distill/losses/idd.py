@@ -29,6 +29,8 @@ _MASKED = -1e9  # finite "−∞" so masked entries give 0·(x − x) = 0 instea
 
 @DISTILL_LOSSES.register("idd")
 class InterClassDistanceDistill(nn.Module):
+    same_shape = False  # compares each model with itself: no alignment, no connector
+
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
         self.temperature = temperature

@@ -31,6 +31,8 @@ def _angle_potential(x: Tensor) -> Tensor:
 
 @DISTILL_LOSSES.register("rkd")
 class RelationalKD(nn.Module):
+    same_shape = False  # compares each model with itself: no alignment, no connector
+
     def __init__(self, distance_weight: float = 1.0, angle_weight: float = 2.0) -> None:
         super().__init__()
         self.distance_weight = distance_weight
