@@ -69,7 +69,7 @@ def test_oumvlp_is_cross_view_on_sequences_00_and_01():
 def test_gait3d_probe_set_and_skipped_probes():
     feats = _features(["s1", "s2"])
     feats = Features(torch.cat([feats.embeddings, torch.tensor([[[30.0]]])]), [*feats.meta, SeqMeta("d", "s1", "000")])
-    probe_set = ["a-s1-000", "b-s1-000", "d-s1-000"]  # d has no gallery sequence: skipped
+    probe_set = [SeqMeta("a", "s1", "000"), "b-s1-000", "d-s1-000"]  # d has no gallery sequence: skipped
     res = evaluate(feats, "gait3d", probe_set=probe_set)
     assert res.counts == {"probes": 3, "gallery": 10, "skipped": 1}
     assert res.metrics == pytest.approx({"R1": 100.0, "R5": 100.0, "R10": 100.0, "mAP": 100.0, "mINP": 100.0})

@@ -108,11 +108,14 @@ def evaluate_model(
 ) -> EvalResult:
     """Build the test loader from `data_cfg`, extract features, evaluate.
 
-    `protocol` defaults to the data config's `protocol` field when it has one, else `casiab`.
+    `protocol` defaults to the data config's `protocol` field when it has one, else `casiab`. For `gait3d`
+    without an explicit `probe_set`/`probe_types`, the partition's PROBE_SET is used.
     """
-    from gaitcompress.data import build_test_loader
+    from gaitcompress.data import build_test_loader, probe_set
 
     protocol = protocol or _cfg_get(data_cfg, "protocol") or "casiab"
+    if protocol == "gait3d" and not {"probe_set", "probe_types"} & protocol_kwargs.keys():
+        protocol_kwargs["probe_set"] = probe_set(data_cfg)
     loader = build_test_loader(data_cfg, split="test")
     features = extract_features(model, loader, device, tracker, keep_parts=rerank is not None)
     return evaluate(features, protocol, metric=metric, rerank=rerank, **protocol_kwargs)

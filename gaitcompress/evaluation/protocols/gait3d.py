@@ -6,8 +6,9 @@ skipped and counted (as Gait3D's evaluator does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from gaitcompress.data.batch import SeqMeta
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.evaluation.features import Features
 from gaitcompress.evaluation.metrics import label_codes, retrieval_scores
@@ -26,13 +27,17 @@ class ProbeSetProtocol:
 
     name = "gait3d"
 
-    def __init__(self, probe_set: Sequence[str] | None = None, probe_types: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, probe_set: Iterable[str | SeqMeta] | None = None, probe_types: Sequence[str] | None = None
+    ) -> None:
         if not probe_set and not probe_types:
             raise GaitCompressError(
                 "gait3d protocol needs the probe sequences",
                 "pass probe_set (the partition's PROBE_SET, 'id-type-view' keys) or probe_types",
             )
-        self.probe_set = frozenset(probe_set or ())
+        self.probe_set = frozenset(
+            sequence_key(p.id, p.type, p.view) if isinstance(p, SeqMeta) else p for p in probe_set or ()
+        )
         self.probe_types = frozenset(t.lower() for t in probe_types or ())
 
     def evaluate(self, features: Features, ranker: Ranker) -> EvalResult:
@@ -58,6 +63,8 @@ class ProbeSetProtocol:
 
 
 @PROTOCOLS.register("gait3d")
-def gait3d(probe_set: Sequence[str] | None = None, probe_types: Sequence[str] | None = None) -> ProbeSetProtocol:
-    """Gait3D: PROBE_SET vs all other test sequences; R1/R5/R10, mAP, mINP."""
+def gait3d(
+    probe_set: Iterable[str | SeqMeta] | None = None, probe_types: Sequence[str] | None = None
+) -> ProbeSetProtocol:
+    """Gait3D: PROBE_SET ('id-type-view' keys or `SeqMeta`s) vs all other test sequences; R1/R5/R10, mAP, mINP."""
     return ProbeSetProtocol(probe_set, probe_types)
