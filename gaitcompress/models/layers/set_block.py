@@ -23,4 +23,5 @@ class SetBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n, t = x.shape[:2]
         y = self.forward_block(x.flatten(0, 1))  # [N·T, C, H, W] → [N·T, C', H', W']
-        return y.unflatten(0, (n, t))  # [N, T, C', H', W']
+        # reshape, not unflatten: the ONNX tracer records unflatten's sizes as constants (batch baked in)
+        return y.reshape(n, t, *y.shape[1:])  # [N, T, C', H', W']
