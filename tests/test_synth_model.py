@@ -122,7 +122,7 @@ def test_plan_expands_requests_and_blends_novel_identities():
     g = _generator()
     p = plan(g, SampleConfig(ids=("002",), views=("090",), types=("cl",), per=2, novel=2, parents=2, seed=1))
     assert [m.id for m in p.meta] == ["002", "002", "syn0000", "syn0000", "syn0001", "syn0001"]
-    assert {m.type for m in p.meta} == {"cl-01", "cl-02"} and {m.view for m in p.meta} == {"090"}
+    assert {m.type for m in p.meta} == {"cl-syn01", "cl-syn02"} and {m.view for m in p.meta} == {"090"}
     novel_codes = p.cond.id_code[2:]
     assert torch.allclose(novel_codes.sum(1), torch.ones(4)) and ((novel_codes > 0).sum(1) == 2).all()
     assert set(p.novel) == {"syn0000", "syn0001"}
@@ -136,7 +136,7 @@ def test_written_layout_is_opengait_shaped_binary_and_reloads(tmp_path):
     p = plan(g, cfg)
     frames = to_layout(generate_plan(g, p, cfg))
     write_dataset(tmp_path, frames, p.meta, p.novel)
-    seq = pickle.loads((tmp_path / "001" / "bg-01" / "000" / "000.pkl").read_bytes())
+    seq = pickle.loads((tmp_path / "001" / "bg-syn01" / "000" / "000.pkl").read_bytes())
     assert seq.dtype == np.uint8 and seq.shape == (T, 64, 64)
     assert set(np.unique(seq)) <= {0, 255}
     assert not seq[:, :, :10].any() and not seq[:, :, -10:].any()  # the columns OpenGait's loader crops

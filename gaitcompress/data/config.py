@@ -44,6 +44,17 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class MixConfig:
+    """A generated dataset mixed into the training split (see `gaitcompress.synth.mix`)."""
+
+    root: str  # OpenGait-layout folder written by `gaitcompress synth sample`
+    partition: str | None = None  # default root/partition.json
+    ratio: float = 1.0  # generated sequences kept per real training sequence
+    novel: bool = True  # include novel (syn…) identities as new classes
+    seed: int = 0  # which generated sequences are kept
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: str = "synthgait"  # a name for reports; "synthgait" with no root generates the set from `synth`
     root: str | None = None  # OpenGait layout folder: root/<id>/<type>/<view>/<file>.pkl|.npy|.npz
@@ -62,6 +73,7 @@ class DataConfig:
     workers: int = 0  # DataLoader worker processes (0 = load in the main process)
     protocol: str = "casiab"  # evaluation protocol: casiab | gait3d | oumvlp | grew
     max_train_seqs_per_id: int | None = None  # keep at most this many training sequences per id (seeded choice)
+    mix: MixConfig | None = None  # generated sequences added to the training split (real ones limited first)
 
     def __post_init__(self) -> None:
         _choice("data.train_sampling", self.train_sampling, TRAIN_SAMPLING)

@@ -40,7 +40,12 @@ def resolve_root(cfg: DataConfig, tracker: Tracker = NULL) -> tuple[Path, Path |
 def load_index(cfg: DataConfig, tracker: Tracker = NULL) -> DatasetIndex:
     """The validated index of the dataset `cfg` describes (cached per process)."""
     root, partition = resolve_root(cfg, tracker)
-    return build_index(str(root), str(partition) if partition else None, cfg.on_bad)
+    index = build_index(str(root), str(partition) if partition else None, cfg.on_bad)
+    if cfg.mix is None:
+        return index
+    from gaitcompress.synth.mix import mix_index  # generated sequences join the (per-id limited) real ones
+
+    return mix_index(index, _limit_per_id(index.train, cfg.max_train_seqs_per_id), cfg.mix)
 
 
 def train_ids(cfg: DataConfig) -> list[str]:
@@ -101,7 +106,7 @@ def build_train_loader(
     """Infinite P×K training batches (this rank's rows of each global batch); `start` skips to batch `start`."""
     index = load_index(cfg)
     classes = {sid: c for c, sid in enumerate(index.train_ids)}
-    entries = _limit_per_id(index.train, cfg.max_train_seqs_per_id)
+    entries = _limit_per_id(index.train, None if cfg.mix else cfg.max_train_seqs_per_id)  # mix: limited already
     labels = [classes[e.meta.id] for e in entries]
     short = sum(e.frames < cfg.train_frames for e in entries)
     if short:

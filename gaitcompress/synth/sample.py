@@ -13,7 +13,7 @@ Layout written (what OpenGait's pretreatment produces and `gaitcompress.data` re
 <view>.pkl`, a pickled `uint8 [T, 64, 64]` in {0, 255}. The model works at the loader's size (64×44 cropped, or
 downsampled, e.g. 32×22); clips are upsampled bilinearly to 64×44, thresholded at 0.5, and padded back to 64×64
 with 10 zero columns each side — the columns OpenGait's loader cuts — so reading them back gives the model's view.
-Types are `<covariate>-<k>` with k = 01, 02, … per (id, covariate, view).
+Types are `<covariate>-syn<k>` (`nm-syn01`, …), k counting per (id, covariate, view), so they never equal a real type.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def plan(generator: GaitCrafter, cfg: SampleConfig) -> Plan:
                     rows_code.append(code)
                     rows_view.append(labels.view_index(view))
                     rows_cov.append(labels.covariate_index(cov))
-                    meta.append(SeqMeta(id=name, type=f"{cov}-{r + 1:02d}", view=view))
+                    meta.append(SeqMeta(id=name, type=f"{cov}-syn{r + 1:02d}", view=view))
     if not meta:
         raise GaitCompressError("nothing to generate", "give --ids, --novel N, or keep the defaults (all ids)")
     cond = Condition(torch.stack(rows_code), torch.tensor(rows_view), torch.tensor(rows_cov))
