@@ -44,6 +44,8 @@ def test_output_contract(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_padding_is_ignored_by_temporal_max(name):
+    if name.startswith("deepgait_p3d"):
+        pytest.skip("temporal convs see the padding next to the last valid frame (documented)")
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, parts=2).eval()
     seq = torch.rand(1, 3, H, W)
@@ -51,8 +53,6 @@ def test_padding_is_ignored_by_temporal_max(name):
     with torch.no_grad():
         ref = model(seq)["embeddings"]
         out = model(padded, lengths=torch.tensor([3]))["embeddings"]
-    if name.startswith("deepgait_p3d"):
-        pytest.skip("temporal convs see the padding next to the last valid frame (documented)")
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 

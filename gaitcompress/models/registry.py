@@ -45,4 +45,4 @@ def list_models(pattern: str = "*") -> list[str]:
 
 def _import_families() -> None:
     # variants register on import; importing here keeps `registry` free of import cycles
-    from gaitcompress.models import gaitbase  # noqa: F401
+    from gaitcompress.models import deepgait_p3d, gaitbase  # noqa: F401

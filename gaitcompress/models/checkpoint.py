@@ -1,0 +1,154 @@
+"""Load gait models from gaitcompress or OpenGait checkpoints; save in OpenGait's layout.
+
+Two layouts are accepted, both read with `torch.load(weights_only=True)` (a checkpoint is data, never code):
+- gaitcompress: `{'model': state_dict, 'spec': {family, name, num_classes, parts, kwargs}, ...}` — the
+  model is rebuilt from its spec;
+- OpenGait: `{'model': state_dict, 'optimizer', 'scheduler', 'iteration'}` (or a bare state dict) — the
+  variant comes from `name` (default `gaitbase`), classes and parts from `BNNecks.fc_bin [P, E, K]`.
+`module.` prefixes (DataParallel/DDP) and stray teacher weights (keys under `teacher*`) are dropped.
+Every mismatch is a `GaitCompressError` naming the key and both shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.models.registry import create_model
+
+CLASSIFIER_KEY = "BNNecks.fc_bin"  # [P, E, K]: parts, embedding width, classes
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """`torch.load(weights_only=True)` with clear errors for a missing or non-checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GaitCompressError(f"checkpoint not found: {path}", "check the path (runs/<name>/checkpoints/*.pt)")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise GaitCompressError(
+            f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0]})",
+            "pass a .pt/.pth file written by gaitcompress or OpenGait (weights only, no pickled code)",
+        ) from None
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
+        return dict(obj)
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
+        return {"model": dict(obj)}  # a bare state dict
+    raise GaitCompressError(
+        f"{path}: no model weights found (expected a dict with a 'model' state dict)",
+        "OpenGait checkpoints are {'model': ..., 'optimizer': ..., 'iteration': ...}",
+    )
+
+
+def clean_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Strip `module.` prefixes and drop teacher weights a distillation run may have left in."""
+    out = {}
+    for key, value in state_dict.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        if key.split(".", 1)[0].startswith("teacher"):
+            continue
+        out[key] = value
+    return out
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> nn.Module:
+    """Strictly load `state_dict` into `model`, explaining any mismatch by key and shapes."""
+    state_dict = clean_state_dict(state_dict)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if missing or unexpected:  # another family or depth: say so before any shape detail
+        name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        raise GaitCompressError(
+            f"{source} does not fit model {name!r}: " + "; ".join(parts),
+            "pass the variant it was trained as (name=...), e.g. one from `gaitcompress.models.list_models()`",
+        )
+    for key, value in state_dict.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            what, hint = _explain(key, tuple(value.shape), tuple(own[key].shape))
+            raise GaitCompressError(
+                f"{source}: {what} mismatch at {key!r}: checkpoint {list(value.shape)}, model {list(own[key].shape)}",
+                hint,
+            )
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def _explain(key: str, ckpt: tuple[int, ...], model: tuple[int, ...]) -> tuple[str, str]:
+    """Name what a shape mismatch means (part count, class count, or width) and how to fix it."""
+    if key.endswith("fc_bin") and len(ckpt) == 3 and len(model) == 3:
+        if ckpt[0] != model[0]:
+            return f"part count ({ckpt[0]} vs {model[0]})", "build the model with the checkpoint's parts (parts=...)"
+        if key.endswith(CLASSIFIER_KEY) and ckpt[2] != model[2]:
+            return f"class count ({ckpt[2]} vs {model[2]})", "omit num_classes to take it from the checkpoint"
+    return "shape", "the checkpoint was trained with another width/depth: pass its variant name (name=...)"
+
+
+def load_checkpoint(
+    path: str | Path,
+    name: str | None = None,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """Rebuild a model from a gaitcompress or OpenGait checkpoint; returned in eval mode on `device`.
+
+    `name` picks the variant for OpenGait checkpoints (default `gaitbase`); for gaitcompress ones it
+    must agree with the stored spec. `num_classes`, when given, must agree with the checkpoint.
+    """
+    ckpt = read_checkpoint(path, device)
+    if ckpt.get("kind") == "qat":
+        raise GaitCompressError(
+            f"{path} holds a quantization-aware model", "load it through gaitcompress.quant (it adds quantizers)"
+        )
+    state = clean_state_dict(ckpt["model"])
+    spec = ckpt.get("spec")
+    if isinstance(spec, Mapping):
+        if name is not None and name != spec["name"]:
+            raise GaitCompressError(
+                f"{path} holds a {spec['family']!r} model ({spec['name']!r}), not {name!r}",
+                "omit the model name to rebuild it from the checkpoint's own spec",
+            )
+        kwargs = dict(spec.get("kwargs", {}))
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        model = create_model(spec["name"], **kwargs)
+    else:
+        kwargs: dict[str, Any] = {"num_classes": num_classes}
+        classifier = state.get(CLASSIFIER_KEY)
+        if classifier is not None and classifier.dim() == 3:
+            kwargs["parts"] = int(classifier.shape[0])
+            kwargs["num_classes"] = num_classes or int(classifier.shape[2])
+        model = create_model(name or "gaitbase", **kwargs)
+    load_weights(model, state, str(path))
+    return model.to(device).eval()
+
+
+def save_opengait(model: nn.Module, path: str | Path) -> Path:
+    """Write `{'model': state_dict}` (OpenGait's layout, loadable by OpenGait for GaitBase) atomically."""
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"model": model.state_dict()}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

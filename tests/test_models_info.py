@@ -1,0 +1,32 @@
+"""`gaitcompress info` on an OpenGait-layout and a gaitcompress checkpoint."""
+
+from __future__ import annotations
+
+import torch
+from typer.testing import CliRunner
+
+from gaitcompress.cli import _register, app
+from gaitcompress.models import create_model
+from gaitcompress.models.checkpoint import save_opengait
+from gaitcompress.recipe import to_dict
+
+
+def _invoke(*args: str):
+    _register()
+    return CliRunner().invoke(app, ["info", *args], env={"COLUMNS": "200"})
+
+
+def test_info_opengait_checkpoint(tmp_path):
+    save_opengait(create_model("gaitbase_w0125", num_classes=6), tmp_path / "m.pt")
+    result = _invoke(str(tmp_path / "m.pt"), "--name", "gaitbase_w0125", "--frames", "4", "--input", "32", "22")
+    assert result.exit_code == 0, result.output
+    for needle in ("gaitbase_w0125", "MACs per frame", "Backbone.forward_block.layer4.0.conv2", "SeparateFCs", "114 k"):
+        assert needle in result.output
+
+
+def test_info_gaitcompress_checkpoint(tmp_path):
+    model = create_model("deepgait_p3d_w025", num_classes=3, parts=8)
+    torch.save({"model": model.state_dict(), "spec": to_dict(model.spec)}, tmp_path / "c.pt")
+    result = _invoke(str(tmp_path / "c.pt"), "--frames", "2", "--input", "16", "11")
+    assert result.exit_code == 0, result.output
+    assert "deepgait_p3d" in result.output and "Conv3d" in result.output
