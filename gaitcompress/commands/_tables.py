@@ -36,3 +36,26 @@ def view_tables(result: EvalResult) -> list[Table]:
             table.add_row(pv, *cells)
         tables.append(table)
     return tables
+
+
+def results_table(doc: dict, metrics: tuple[str, ...] = ("mean@R1", "R1", "R5", "mAP")) -> Table:
+    """A results document (DESIGN §15) as one row per method with the given metrics (mean ± std over seeds)."""
+    table = Table(title=doc.get("name"))
+    for col in ("method", "label", "bits", "seeds"):
+        table.add_column(col)
+    present = [m for m in metrics if any(m in row.get("metrics", {}) for row in doc["rows"])]
+    for m in present:
+        table.add_column(m, justify="right")
+    for row in doc["rows"]:
+        cells = []
+        for m in present:
+            value = row.get("metrics", {}).get(m)
+            if value is None:
+                cells.append("–")
+            elif len(value.get("values", [])) > 1:
+                cells.append(f"{value['mean']:.2f} ± {value['std']:.2f}")
+            else:
+                cells.append(f"{value['mean']:.2f}")
+        seeds = ",".join(str(s) for s in row.get("seeds", []))
+        table.add_row(row["method"], row.get("label", ""), row.get("bits", ""), seeds, *cells)
+    return table

@@ -1,0 +1,197 @@
+"""`gaitcompress rerank train|eval`: train a CarGait head on a frozen gait model and compare re-rankers.
+
+Both stages extract the frozen model's features of the training and test splits once (cached in the run folder
+as `features.pt`, keyed by the checkpoint), so training the head never runs the gait model again. Evaluation
+scores the test set three ways with the recipe's protocol — no re-ranking, k-reciprocal, CarGait — and writes
+`metrics.json` (DESIGN §15; methods `rerank-none`, `rerank-kreciprocal`, `rerank-cargait`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, train_ids
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.evaluation import EvalResult, Features, evaluate, extract_features
+from gaitcompress.progress import NULL, Tracker
+from gaitcompress.recipe import from_dict, merge, save_recipe, to_dict
+from gaitcompress.rerank.cargait import CarGaitReranker
+from gaitcompress.rerank.config import RerankRecipe
+from gaitcompress.rerank.head import CarGaitHead, build_head
+from gaitcompress.rerank.kreciprocal import KReciprocalReranker
+from gaitcompress.rerank.module import CarGaitModule
+from gaitcompress.rerank.pairs import build_pair_set, pair_batches
+from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.train.engine import Trainer
+
+
+def load_frozen_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The first-stage model (FP32 or QAT checkpoint) in eval mode, and its checkpoint dict."""
+    file = ckpt_io.resolve_checkpoint(path)
+    ckpt = ckpt_io.load(file)
+    if ckpt.get("kind") == "qat":
+        try:
+            from gaitcompress.quant import load_quantized
+        except ImportError as exc:
+            raise GaitCompressError(f"{file} is a QAT checkpoint and gaitcompress.quant cannot load it yet") from exc
+        model = load_quantized(file)
+    else:
+        from gaitcompress.models.checkpoint import load_checkpoint
+
+        model = load_checkpoint(file)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval(), ckpt
+
+
+def data_config(recipe: RerankRecipe, ckpt: dict[str, Any]) -> DataConfig:
+    """The frozen model's own data section (from its checkpoint), with the recipe's `data:` merged over it."""
+    stored = (ckpt.get("recipe") or {}).get("data") or {}
+    if not stored and not recipe.data:
+        raise GaitCompressError(
+            f"{recipe.model} stores no data section and the recipe has none", "add a data: section to the recipe"
+        )
+    return from_dict(DataConfig, merge(stored, recipe.data), f"{recipe.source or 'recipe'}: data")
+
+
+def cached_features(
+    model: nn.Module, data_cfg: DataConfig, run_dir: Path, key: str, tracker: Tracker = NULL
+) -> dict[str, Features]:
+    """{'train', 'test'} features with `parts`, extracted once per (checkpoint, data) and cached in `run_dir`."""
+    path = run_dir / "features.pt"
+    if path.is_file():
+        cached = torch.load(path, map_location="cpu", weights_only=True)  # tensors and strings only
+        if cached.get("key") == key:
+            return {split: _unpack(v) for split, v in cached["features"].items()}
+    feats = {
+        split: extract_features(model, build_test_loader(data_cfg, split=split), tracker=tracker, keep_parts=True)
+        for split in ("train", "test")
+    }
+    ckpt_io.atomic_save({"key": key, "features": {split: _pack(f) for split, f in feats.items()}}, path)
+    return feats
+
+
+def _pack(f: Features) -> dict[str, Any]:
+    return {"embeddings": f.embeddings, "parts": f.parts, "meta": [[m.id, m.type, m.view] for m in f.meta]}
+
+
+def _unpack(d: dict[str, Any]) -> Features:
+    return Features(d["embeddings"], [SeqMeta(*m) for m in d["meta"]], d["parts"])
+
+
+def _key(model_path: str, data_cfg: DataConfig) -> str:
+    file = ckpt_io.resolve_checkpoint(model_path)
+    stat = file.stat()
+    return hashlib.sha256(
+        f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{to_dict(data_cfg)}".encode()
+    ).hexdigest()
+
+
+def prepare(recipe: RerankRecipe, tracker: Tracker = NULL) -> tuple[DataConfig, dict[str, Features]]:
+    """The data config and the cached train/test features of the frozen model."""
+    model, ckpt = load_frozen_model(recipe.model)
+    data_cfg = data_config(recipe, ckpt)
+    run_dir = Path(recipe.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return data_cfg, cached_features(model, data_cfg, run_dir, _key(recipe.model, data_cfg), tracker)
+
+
+def protocol_name(recipe: RerankRecipe, data_cfg: DataConfig) -> str:
+    return recipe.rerank.protocol or data_cfg.protocol
+
+
+def train_rerank(recipe: RerankRecipe, raw: dict[str, Any], tracker: Tracker = NULL) -> dict[str, Any]:
+    """Train the head with the shared engine, then compare re-rankers; returns the results document."""
+    torch.manual_seed(recipe.seed)
+    data_cfg, feats = prepare(recipe, tracker)
+    source = feats["train"].parts if recipe.head.features == "parts" else feats["train"].embeddings
+    head = CarGaitHead(source.shape[1], source.shape[2], recipe.head.heads, recipe.head.features, recipe.head.dropout)
+    module = CarGaitModule(head, len(train_ids(data_cfg)), recipe.head.hidden, recipe.loss.beta, recipe.loss.alpha)
+    pairs = build_pair_set(feats["train"], recipe.head.features, recipe.pairs.top_v, recipe.rerank.metric)
+    protocol = protocol_name(recipe, data_cfg)
+
+    def eval_fn(trained: CarGaitHead) -> dict[str, float]:
+        reranker = CarGaitReranker(trained, recipe.rerank.k)
+        return evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=reranker).metrics
+
+    save_recipe(raw, Path(recipe.run_dir) / "recipe.yaml")
+    trainer = Trainer(
+        module,
+        pair_batches(pairs, recipe.pairs.probes_per_batch, recipe.seed),
+        recipe.run_dir,
+        recipe.train,
+        recipe.optim,
+        recipe.sched,
+        eval_fn=eval_fn,
+        tracker=tracker,
+        meta={"recipe": raw, "kind": "rerank"},
+    )
+    trainer.fit()
+    return compare(recipe, data_cfg, feats, head.eval())
+
+
+def load_head(path: str | Path) -> CarGaitHead:
+    """A trained CarGait head from its checkpoint (file or run folder), in eval mode."""
+    file = ckpt_io.resolve_checkpoint(path)
+    ckpt = ckpt_io.load(file)
+    if ckpt.get("kind") != "rerank" or not ckpt.get("spec"):
+        raise GaitCompressError(f"{file} is not a CarGait head checkpoint", "train one with gaitcompress rerank train")
+    head = build_head(ckpt["spec"])
+    head.load_state_dict(ckpt["model"])
+    return head.eval()
+
+
+def eval_rerank(recipe: RerankRecipe, tracker: Tracker = NULL) -> dict[str, Any]:
+    """Compare no re-ranking, k-reciprocal and the trained head (the run folder's) on the test set."""
+    data_cfg, feats = prepare(recipe, tracker)
+    return compare(recipe, data_cfg, feats, load_head(recipe.run_dir))
+
+
+def rerankers(recipe: RerankRecipe, head: CarGaitHead) -> dict[str, Any]:
+    """method name → re-ranker (None for the first-stage ranking alone)."""
+    kr = recipe.kreciprocal
+    return {
+        "rerank-none": None,
+        "rerank-kreciprocal": KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric),
+        "rerank-cargait": CarGaitReranker(head, recipe.rerank.k),
+    }
+
+
+def compare(
+    recipe: RerankRecipe, data_cfg: DataConfig, feats: dict[str, Features], head: CarGaitHead
+) -> dict[str, Any]:
+    """Score the test features with every re-ranker; write `metrics.json` (+ .md) into the run folder."""
+    protocol = protocol_name(recipe, data_cfg)
+    results: dict[str, EvalResult] = {
+        method: evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=reranker)
+        for method, reranker in rerankers(recipe, head).items()
+    }
+    rows = [
+        {
+            "method": method,
+            "label": f"{recipe.label or 'model'} + {method.removeprefix('rerank-')}",
+            "model": Path(recipe.model).as_posix(),
+            "bits": recipe.bits,
+            "seeds": [recipe.seed],
+            "metrics": {k: summarize([v]) for k, v in res.metrics.items()},
+        }
+        for method, res in results.items()
+    ]
+    synth = data_cfg.synth_config
+    dataset = {
+        "name": data_cfg.dataset,
+        "seed": synth.seed if data_cfg.root is None else None,
+        "ids": [synth.train, synth.ids - synth.train] if data_cfg.root is None else None,
+        "input": list(data_cfg.input_size),
+        "frames": data_cfg.test_max_frames,
+        "protocol": protocol,
+    }
+    doc = make_results(recipe.name, rows, dataset)
+    write_results(doc, Path(recipe.run_dir) / "metrics.json")
+    return doc
