@@ -1,4 +1,4 @@
-"""`gather_for_triplet` under a real 2-process gloo group: global batch, gradient to the local slice."""
+"""Triplet loss under a real 2-process gloo group: global batch mined, gradient to the local slice."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def _worker(rank: int, init: str, results) -> None:
     try:
         emb_all, labels_all = _batches()
         local = emb_all[4 * rank : 4 * rank + 4].clone().requires_grad_()
-        emb, labels = gather_for_triplet(local, labels_all[4 * rank : 4 * rank + 4])
-        loss, _ = TripletLoss(margin=0.2, gather=False)(emb, labels)
+        _, labels = gather_for_triplet(local, labels_all[4 * rank : 4 * rank + 4])
+        loss, _ = TripletLoss(margin=0.2)(local, labels_all[4 * rank : 4 * rank + 4])  # gathers inside
         loss.backward()
         results.put((rank, labels.tolist(), loss.item(), local.grad.tolist()))  # plain data: no shared memory
     finally:
@@ -45,6 +45,6 @@ def test_gather_for_triplet_two_ranks(tmp_path):
         labels, rank_loss, grad = by_rank[rank]
         assert labels == labels_all.tolist()  # every rank sees the global batch in rank order
         assert rank_loss == pytest.approx(loss.item(), rel=1e-6)
-        torch.testing.assert_close(
-            torch.tensor(grad), full.grad[4 * rank : 4 * rank + 4]
-        )  # local slice carries the gradient
+        # the local slice carries the gradient, scaled by the world size so that DDP's mean over ranks
+        # reproduces the single-process gradient on the global batch
+        torch.testing.assert_close(torch.tensor(grad), 2 * full.grad[4 * rank : 4 * rank + 4])

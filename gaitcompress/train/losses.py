@@ -84,7 +84,8 @@ class TripletLoss(nn.Module):
     For part p, anchor a, positive i (same label, the anchor itself included) and negative j:
     ℓ_paij = max(0, d_p(a, i) − d_p(a, j) + margin), d_p the Euclidean distance of part p's embeddings.
     Per part, the loss is the mean over the non-zero ℓ (0 when none is); the result is the mean over
-    parts. Input `embeddings [N, C, P]`, `labels [N]`; gathered across ranks when distributed.
+    parts. Input `embeddings [N, C, P]`, `labels [N]`; with `gather` (default) and a process group, the
+    global batch is mined (`gather_for_triplet`) and the gradient scaled by the world size.
     Stats: `nonzero_frac` (share of valid triplets still violating the margin), `mean_dist`.
     """
 
@@ -96,8 +97,10 @@ class TripletLoss(nn.Module):
         self.gather = gather
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        local = embeddings.shape[0]
         if self.gather:
             embeddings, labels = gather_for_triplet(embeddings, labels)
+        world = embeddings.shape[0] // max(local, 1)
         x = embeddings.float().permute(2, 0, 1)  # [N, C, P] → [P, N, C]
         dist_ = pairwise_euclidean(x, x)  # [P, N, N]
         p, n, _ = dist_.shape
@@ -115,7 +118,14 @@ class TripletLoss(nn.Module):
             "nonzero_frac": (nonzero.sum() / (valid.sum() * p).clamp_min(1)).detach(),
             "mean_dist": dist_.mean().detach(),
         }
-        return per_part.mean(), stats
+        loss = per_part.mean()
+        if world > 1:
+            # DDP averages gradients over ranks, and each rank's local slice gets the gradient of the global
+            # loss; scaling the gradient (not the value, which stays comparable to one process) by the world
+            # size makes the averaged update equal the single-process one on the global batch (OpenGait
+            # multiplies the loss itself by the world size).
+            loss = loss + (world - 1) * (loss - loss.detach())
+        return loss, stats
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}"
