@@ -1,0 +1,238 @@
+"""The `quantize` stage: QGait's two-stage quantization-aware training from an FP32 checkpoint.
+
+    quant:
+      checkpoint: runs/student_quick/final.pt     # the FP32 model to quantize (also the IDD teacher)
+      preset: w4a4                                # w8a8 | w4a4, then method / placement / bit options
+      method: lsq                                 # lsq (LSQ, QGait) | dorefa | pact
+      stage1: {iterations: 100}                   # STE; the recipe's optim/sched
+      stage2: {iterations: 40, lr_scale: 0.1}     # soft quantizer θ_k, k from soft_k (0 iterations: STE only)
+      soft_k: {schedule: grow, start: 1, increment: 0.2, every: 100, threshold: 5}
+      terms:                                      # distillation from the FP32 model (gaitcompress.distill terms)
+        - {loss: idd, student: embeddings, weight: 1.0}
+
+Stage 1 trains the fake-quantized model with the straight-through estimator (+ the terms); stage 2 fine-tunes it
+with the soft quantizer while a per-iteration callback grows k. The model is always evaluated in eval mode, i.e.
+with hard round-half-to-even quantization — what deploys. Run folder: `stage1/`, `stage2/` (the engine's
+checkpoints and logs of each stage), `final.pt` (`kind: 'qat'`, the `qconfig`, loadable by `load_quantized`),
+`recipe.yaml`, `metrics.json` (DESIGN §15, with `bits` and `cost.bitops`), `eval.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from gaitcompress.data import build_train_loader, num_classes
+from gaitcompress.distill.module import DistillModule
+from gaitcompress.distill.terms import TermConfig
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.progress import NULL, Tracker
+from gaitcompress.quant.checkpoint import save_quantized
+from gaitcompress.quant.cost import quant_cost
+from gaitcompress.quant.prepare import QConfig, quantize_model, set_mode
+from gaitcompress.quant.schedule import SoftKConfig
+from gaitcompress.recipe import save_recipe
+from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.train.config import SchedConfig, TrainRecipe, parse_recipe
+from gaitcompress.train.distributed import DistContext, init_distributed, shutdown_distributed
+from gaitcompress.train.engine import EvalFn, Trainer
+from gaitcompress.train.losses import LossSet
+from gaitcompress.train.module import SupervisedModule
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    iterations: int = 0
+    lr_scale: float = 1.0  # × optim.lr (stage 2 fine-tunes at a lower rate; constant lr)
+
+
+@dataclass(frozen=True)
+class QuantSection:
+    checkpoint: str = ""  # FP32 checkpoint (file or run folder) to quantize; also the distillation teacher
+    model_name: str | None = None  # variant name, only for OpenGait checkpoints without a spec
+    preset: str = "w8a8"  # w8a8 | w4a4
+    method: str = "lsq"  # lsq | dorefa | pact
+    placement: str = "trt"  # trt | ort
+    first_last_bits: int | None = None  # e.g. 8: stem conv and per-part FC at 8 bits
+    layer_bits: dict[str, list[int]] = field(default_factory=dict)
+    stage1: StageConfig = field(default_factory=lambda: StageConfig(iterations=100))
+    stage2: StageConfig = field(default_factory=lambda: StageConfig(iterations=0, lr_scale=0.1))
+    soft_k: SoftKConfig = field(default_factory=SoftKConfig)
+    terms: tuple[TermConfig, ...] = ()
+
+    def qconfig(self) -> QConfig:
+        return QConfig.preset(
+            self.preset,
+            method=self.method,
+            placement=self.placement,
+            first_last_bits=self.first_last_bits,
+            layer_bits=dict(self.layer_bits),
+        )
+
+
+@dataclass(frozen=True)
+class QuantRecipe(TrainRecipe):
+    name: str = "quantize"
+    method: str = "qgait8"
+    run_dir: str = "runs/quantize"
+    quant: QuantSection = field(default_factory=QuantSection)
+
+
+class SoftKCallback:
+    """Per-iteration engine callback of stage 2: k of every quantizer ← schedule(iterations done in stage 2)."""
+
+    def __init__(self, model: nn.Module, cfg: SoftKConfig) -> None:
+        self.model, self.cfg = model, cfg
+
+    def __call__(self, trainer: Trainer, iteration: int) -> None:
+        set_mode(self.model, "soft", self.cfg.k_at(iteration))  # k for the next step; `iteration` steps are done
+
+
+def parse_quant_recipe(recipe: dict[str, Any]) -> QuantRecipe:
+    cfg = parse_recipe(recipe, QuantRecipe)
+    where = cfg.source or "recipe"
+    if not cfg.quant.checkpoint:
+        raise GaitCompressError(f"{where}: quant.checkpoint is not set", "point it at an FP32 checkpoint or run folder")
+    if cfg.quant.stage1.iterations + cfg.quant.stage2.iterations < 1:
+        raise GaitCompressError(f"{where}: no QAT iterations", "set quant.stage1.iterations (and stage2)")
+    cfg.quant.qconfig()  # validates preset / method / placement / bits early
+    return cfg
+
+
+def _train_module(cfg: QuantRecipe, qmodel: nn.Module, fp32: nn.Module, example: Any) -> nn.Module:
+    where = f"{cfg.source or 'recipe'}: loss"
+    losses = LossSet.from_config(cfg.loss, where)
+    if not cfg.quant.terms:
+        return SupervisedModule(qmodel, losses)
+    total = cfg.quant.stage1.iterations + cfg.quant.stage2.iterations
+    return DistillModule(qmodel, [fp32], losses, cfg.quant.terms, example, total)
+
+
+def run_quantize(recipe: dict[str, Any], tracker: Tracker = NULL, command: str | None = None) -> dict[str, Any]:
+    """Quantize `quant.checkpoint` with two-stage QAT; returns `{'run_dir', 'metrics', 'result', 'results', ...}`."""
+    cfg = parse_quant_recipe(recipe)
+    ctx = init_distributed(cfg.train.device)
+    try:
+        return _quantize(cfg, recipe, ctx, tracker, command)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _quantize(cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, command: str | None) -> dict:
+    from gaitcompress.train.stage import Evaluator, dataset_info
+
+    tic = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    ckpt_io.seed_everything(cfg.seed)
+    if ctx.is_main:
+        save_recipe(recipe, run_dir / "recipe.yaml")
+    qcfg = cfg.quant.qconfig()
+    fp32 = load_checkpoint(
+        ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), ctx.device
+    )
+    qmodel = quantize_model(fp32, qcfg)
+    loader = build_train_loader(cfg.data, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
+    example = next(loader).to(ctx.device).sils
+    module = _train_module(cfg, qmodel, fp32, example)
+    evaluator = Evaluator(cfg, ctx.device)
+    metrics = train_stages(
+        module, qmodel, loader, run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=tracker,
+        meta={"recipe": recipe, "kind": "qat"},
+    )  # fmt: skip
+    wall = time.perf_counter() - tic
+    frames = cfg.data.train_frames
+    cost = quant_cost(qmodel, frames, tuple(cfg.data.input_size))
+    row = {
+        "method": cfg.method,
+        "label": _label(cfg),
+        "model": fp32.spec.name,
+        "bits": qcfg.tag,
+        "seeds": [cfg.seed],
+        "metrics": {k: summarize([v]) for k, v in metrics.items()},
+        "cost": cost,
+        "quant": {"placement": qcfg.placement, "method": qcfg.method, "first_last_bits": qcfg.first_last_bits},
+        "train": {
+            "stage1": cfg.quant.stage1.iterations,
+            "stage2": cfg.quant.stage2.iterations,
+            "wall_s": round(wall, 1),
+        },
+    }
+    doc = make_results(cfg.name, [row], dataset_info(cfg.data), command)
+    if ctx.is_main:
+        save_quantized(qmodel, qcfg, run_dir / "final.pt", recipe=recipe, metrics=metrics)
+        write_results(doc, run_dir / "metrics.json")
+        if evaluator.last is not None:
+            (run_dir / "eval.json").write_text(evaluator.last.to_json())
+    return {"run_dir": run_dir, "metrics": metrics, "result": evaluator.last, "results": doc, "wall_s": wall,
+            "model": qmodel}  # fmt: skip
+
+
+def train_stages(
+    module: nn.Module,
+    qmodel: nn.Module,
+    loader: Iterator[Any],
+    run_dir: Path,
+    cfg: QuantRecipe,
+    *,
+    ctx: DistContext | None = None,
+    eval_fn: EvalFn | None = None,
+    tracker: Tracker = NULL,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Stage 1 (STE, the recipe's optim + sched) then stage 2 (soft θ_k, lr × lr_scale, constant, k callback).
+
+    Each stage is one engine run in `run_dir/stage<i>`; only the last one evaluates (eval mode = hard rounding).
+    A stage with 0 iterations is skipped; returns the last stage's metrics.
+    """
+    s1, s2 = cfg.quant.stage1, cfg.quant.stage2
+    stages = [(n, s, m) for n, s, m in (("stage1", s1, "ste"), ("stage2", s2, "soft")) if s.iterations > 0]
+    metrics: dict[str, float] = {}
+    for i, (name, stage, mode) in enumerate(stages):
+        last = i == len(stages) - 1
+        set_mode(qmodel, mode, cfg.quant.soft_k.k_at(0) if mode == "soft" else None)
+        trainer = Trainer(
+            module, loader, run_dir / name,
+            dataclasses.replace(cfg.train, iterations=stage.iterations),
+            dataclasses.replace(cfg.optim, lr=cfg.optim.lr * stage.lr_scale),
+            cfg.sched if mode == "ste" else SchedConfig(),
+            ctx=ctx, eval_fn=eval_fn if last else None, tracker=tracker, meta=meta,
+            callbacks=[SoftKCallback(qmodel, cfg.quant.soft_k)] if mode == "soft" else (),
+        )  # fmt: skip
+        metrics = trainer.fit()
+    return metrics
+
+
+def _label(cfg: QuantRecipe) -> str:
+    q = cfg.quant
+    parts = [f"{q.method.upper()} {q.preset}", f"STE {q.stage1.iterations} it"]
+    if q.stage2.iterations:
+        k = q.soft_k
+        sched = (
+            f"k={k.threshold:g} fixed"
+            if k.schedule == "fixed"
+            else f"k {k.start:g}→{k.threshold:g} +{k.increment:g}/{k.every}"
+        )
+        parts.append(f"soft {q.stage2.iterations} it ({sched})")
+    if q.terms:
+        parts.append(" + ".join(f"{t.weight:g}·{t.loss}" for t in q.terms))
+    return ", ".join(parts)
+
+
+def run_quantize_seeds(recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
+    """`run_quantize` once per seed (`<run_dir>/seed<s>`), summarised into one §15 row (mean ± std over seeds)."""
+    base = recipe.get("run_dir", QuantRecipe.run_dir)
+    runs = [run_quantize({**recipe, "seed": s, "run_dir": f"{base}/seed{s}"}, tracker) for s in seeds]
+    row = dict(runs[0]["results"]["rows"][0])
+    names = [k for k in runs[0]["metrics"] if all(k in r["metrics"] for r in runs)]
+    row["seeds"] = list(seeds)
+    row["metrics"] = {k: summarize([r["metrics"][k] for r in runs]) for k in names}
+    row["train"] = {**row["train"], "wall_s": [round(r["wall_s"], 1) for r in runs]}
+    return {"row": row, "runs": runs}

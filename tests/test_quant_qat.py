@@ -1,0 +1,115 @@
+"""Two-stage QAT smoke run on a tiny GaitBase, k schedule, and QAT checkpoints that load back with the same steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gaitcompress.data.batch import Batch, SeqMeta
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.models import create_model
+from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.quant import QConfig, quantize_model, quantizers
+from gaitcompress.quant.checkpoint import load_quantized, save_quantized
+from gaitcompress.quant.qat import QuantRecipe, _train_module, train_stages
+from gaitcompress.quant.schedule import SoftKConfig
+from gaitcompress.recipe import from_dict
+from gaitcompress.train import checkpoint as ckpt_io
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The shared 2-core machine is oversubscribed: intra-op threads make tiny models 20× slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def loader(seed=0, n_cls=4, k=2, t=3, hw=(16, 11)):
+    g = torch.Generator().manual_seed(seed)
+    protos = (torch.rand(n_cls, *hw, generator=g) > 0.5).float()
+    while True:
+        labels = torch.arange(n_cls).repeat_interleave(k)
+        flip = (torch.rand(len(labels), t, *hw, generator=g) < 0.1).float()
+        sils = (protos[labels][:, None] - flip).abs()  # [N, T, H, W] binary
+        meta = [SeqMeta(str(int(c)), "nm-01", "000") for c in labels]
+        yield Batch(sils=sils, labels=labels, lengths=torch.full((len(labels),), t), meta=meta)
+
+
+def recipe(terms=True):
+    return from_dict(
+        QuantRecipe,
+        {
+            "loss": {"triplet": {"weight": 1.0, "margin": 0.2}, "ce": {"weight": 1.0, "scale": 16}},
+            "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+            "train": {"log_every": 1, "tensorboard": False, "device": "cpu"},
+            "quant": {
+                "checkpoint": "unused",
+                "preset": "w4a4",
+                "stage1": {"iterations": 3},
+                "stage2": {"iterations": 3, "lr_scale": 0.1},
+                "soft_k": {"schedule": "grow", "start": 1.0, "increment": 0.5, "every": 1, "threshold": 2.0},
+                "terms": [{"loss": "idd", "student": "embeddings", "weight": 1.0}] if terms else [],
+            },
+        },
+    )
+
+
+def test_k_schedules():
+    grow = SoftKConfig(schedule="grow", start=1.0, increment=0.2, every=100, threshold=5.0)  # QGait GROW-2, T = 5
+    assert [grow.k_at(i) for i in (0, 99, 100, 250, 10_000)] == pytest.approx([1.0, 1.0, 1.2, 1.4, 5.0])
+    assert SoftKConfig(schedule="fixed", threshold=3.0).k_at(0) == 3.0
+    with pytest.raises(GaitCompressError):
+        SoftKConfig(start=0.5)
+
+
+@pytest.mark.parametrize("terms", [True, False])
+def test_two_stage_qat_smoke_and_checkpoint_roundtrip(tmp_path, terms):
+    torch.manual_seed(0)
+    fp32 = create_model("gaitbase_w0125", num_classes=4, parts=4).eval()
+    cfg = recipe(terms)
+    qmodel = quantize_model(fp32, cfg.quant.qconfig())
+    data = loader()
+    module = _train_module(cfg, qmodel, fp32, next(data).sils)
+    before = {k: v.clone() for k, v in fp32.state_dict().items()}
+    train_stages(module, qmodel, data, tmp_path, cfg, meta={"recipe": {}, "kind": "qat"})
+
+    qs = quantizers(qmodel)
+    assert all(q.mode == "soft" and float(q.soft_k) == pytest.approx(2.0) for q in qs.values())  # 1 → 1.5 → 2 (cap)
+    assert all(bool(q.initialized) for q in qs.values() if hasattr(q, "initialized"))
+    assert all(torch.equal(v, before[k]) for k, v in fp32.state_dict().items())  # the teacher was not trained
+    final = ckpt_io.load(tmp_path / "stage2" / "final.pt")
+    assert final["kind"] == "qat" and final["iteration"] == 3
+    assert any(k.endswith("input_quant.step") for k in final["model"])
+
+    path = save_quantized(qmodel, cfg.quant.qconfig(), tmp_path / "final.pt")
+    loaded = load_quantized(path)
+    steps = {k: v for k, v in qmodel.state_dict().items() if k.endswith((".step", ".soft_k", ".initialized"))}
+    assert steps and all(torch.equal(loaded.state_dict()[k], v) for k, v in steps.items())
+    x = next(data).sils
+    qmodel.eval()
+    assert torch.equal(loaded(x)["embeddings"], qmodel(x)["embeddings"])
+    with pytest.raises(GaitCompressError, match="quantization-aware"):
+        load_checkpoint(path)
+
+
+def test_resume_restores_steps(tmp_path):
+    """The engine's own checkpoint of a QAT stage restores quantizer steps exactly (resume = same steps)."""
+    from gaitcompress.train.engine import Trainer
+
+    torch.manual_seed(0)
+    fp32 = create_model("gaitbase_w0125", num_classes=4, parts=4).eval()
+    cfg = recipe(terms=False)
+    qmodel = quantize_model(fp32, QConfig.preset("w4a4"))
+    module = _train_module(cfg, qmodel, fp32, None)
+    import dataclasses
+
+    train_cfg = dataclasses.replace(cfg.train, iterations=2, save_every=1)
+    Trainer(module, loader(), tmp_path, train_cfg, cfg.optim, cfg.sched, meta={"kind": "qat"}).fit()
+    saved = {k: v.clone() for k, v in qmodel.state_dict().items() if k.endswith(".step")}
+
+    fresh = quantize_model(fp32, QConfig.preset("w4a4"))
+    resumed = Trainer(_train_module(cfg, fresh, fp32, None), loader(), tmp_path, train_cfg, cfg.optim, cfg.sched)
+    assert resumed.resume()
+    assert saved and all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
