@@ -41,7 +41,7 @@ def view_tables(result: EvalResult) -> list[Table]:
 def results_table(doc: dict, metrics: tuple[str, ...] = ("mean@R1", "R1", "R5", "mAP")) -> Table:
     """A results document (DESIGN §15) as one row per method with the given metrics (mean ± std over seeds)."""
     table = Table(title=doc.get("name"))
-    for col in ("method", "label", "bits", "seeds"):
+    for col in ("label", "bits", "seeds"):
         table.add_column(col)
     present = [m for m in metrics if any(m in row.get("metrics", {}) for row in doc["rows"])]
     for m in present:
@@ -57,5 +57,5 @@ def results_table(doc: dict, metrics: tuple[str, ...] = ("mean@R1", "R1", "R5", 
             else:
                 cells.append(f"{value['mean']:.2f}")
         seeds = ",".join(str(s) for s in row.get("seeds", []))
-        table.add_row(row["method"], row.get("label", ""), row.get("bits", ""), seeds, *cells)
+        table.add_row(row.get("label") or row["method"], row.get("bits", ""), seeds, *cells)
     return table

@@ -1,4 +1,4 @@
-"""`gaitcompress rerank train|eval|export`: the CarGait re-ranking head on a frozen gait model."""
+"""`gaitcompress rerank train|eval|cost|table|export`: the CarGait re-ranking head on a frozen gait model."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, 
 
 app = typer.Typer(
     no_args_is_help=True,
-    epilog="Example: gaitcompress rerank train recipes/synthgait/rerank_teacher.yaml train.iterations=100",
+    epilog="Example: gaitcompress rerank train recipes/synthgait/rerank_teacher.yaml --seeds 0,1,2",
 )
+SeedsOpt = Annotated[str | None, typer.Option(help="Comma-separated seeds: one head per seed, mean ± std.")]
 
 
-def _recipe(recipe: Path, overrides: list[str] | None) -> tuple[object, dict]:
+def _recipe(recipe: Path, overrides: list[str] | None):
     from gaitcompress.recipe import load_recipe
     from gaitcompress.rerank.config import parse_rerank_recipe
 
@@ -26,16 +27,19 @@ def _recipe(recipe: Path, overrides: list[str] | None) -> tuple[object, dict]:
 def _print(doc: dict) -> None:
     from gaitcompress.commands._tables import results_table
 
-    out.print(results_table(doc))
+    out.print(results_table(doc, ("mean@R1", "NM@R1", "BG@R1", "CL@R1", "R1", "R5", "mAP")))
 
 
 @app.command("train")
-def train(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
+def train(recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None) -> None:
     """Train a CarGait head on the recipe's frozen model, then compare no re-ranking, k-reciprocal and CarGait."""
-    from gaitcompress.rerank.stage import train_rerank
+    from gaitcompress.rerank.stage import train_rerank, train_seeds
 
     cfg, raw = _recipe(recipe, overrides)
-    _print(train_rerank(cfg, raw, RichTracker()))
+    if seeds:
+        _print(train_seeds(cfg, raw, [int(s) for s in seeds.split(",")], RichTracker()))
+    else:
+        _print(train_rerank(cfg, raw, RichTracker()))
 
 
 @app.command("eval")
@@ -45,6 +49,34 @@ def evaluate(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
 
     cfg, _ = _recipe(recipe, overrides)
     _print(eval_rerank(cfg, RichTracker()))
+
+
+@app.command("cost")
+def cost(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
+    """CPU ms per probe: first-stage ranking vs CarGait (K pairs) vs k-reciprocal; writes <run_dir>/cost.json."""
+    import json
+
+    from gaitcompress.rerank.stage import measure_cost
+
+    cfg, _ = _recipe(recipe, overrides)
+    report = measure_cost(cfg)
+    (Path(cfg.run_dir) / "cost.json").write_text(json.dumps(report, indent=2))
+    for name, ms in report["ms_per_probe"].items():
+        out.print(f"{name:12s} {ms:8.3f} ms/probe  ({report['ratio_to_first_stage'][name]:.2f}× first stage)")
+
+
+@app.command("table")
+def table(
+    runs: Annotated[list[Path], typer.Argument(help="Rerank run folders (each with metrics.json).")],
+    output: Annotated[Path, typer.Option("--out", help="Results file to write (.json + .md).")],
+) -> None:
+    """Merge several rerank runs (e.g. teacher, student, w8a8) into one results table."""
+    from gaitcompress.rerank.stage import combine_runs
+    from gaitcompress.results import write_results
+
+    doc = combine_runs(runs, output.stem)
+    write_results(doc, output.with_suffix(".json"))
+    _print(doc)
 
 
 @app.command("export")

@@ -8,7 +8,10 @@ scores the test set three ways with the recipe's protocol — no re-ranking, k-r
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,12 @@ from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import from_dict, merge, save_recipe, to_dict
 from gaitcompress.rerank.cargait import CarGaitReranker
 from gaitcompress.rerank.config import RerankRecipe
+from gaitcompress.rerank.cost import cost_per_probe
 from gaitcompress.rerank.head import CarGaitHead, build_head
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker
 from gaitcompress.rerank.module import CarGaitModule
 from gaitcompress.rerank.pairs import build_pair_set, pair_batches
-from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.results import command_line, make_results, summarize, write_results
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.engine import Trainer
 
@@ -195,3 +199,77 @@ def compare(
     doc = make_results(recipe.name, rows, dataset)
     write_results(doc, Path(recipe.run_dir) / "metrics.json")
     return doc
+
+
+def train_seeds(recipe: RerankRecipe, raw: dict[str, Any], seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
+    """`train_rerank` once per seed (run folders `<run_dir>/seed<N>`), merged into `<run_dir>/metrics.json`."""
+    docs = []
+    for seed in seeds:
+        run_dir = str(Path(recipe.run_dir) / f"seed{seed}")
+        docs.append(
+            train_rerank(
+                replace(recipe, seed=seed, run_dir=run_dir), {**raw, "seed": seed, "run_dir": run_dir}, tracker
+            )
+        )
+    doc = merge_seeds(docs)
+    write_results(doc, Path(recipe.run_dir) / "metrics.json")
+    return doc
+
+
+def merge_seeds(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results document whose rows hold every seed's value of each metric (mean ± std)."""
+    merged = copy.deepcopy(docs[0])
+    for row in merged["rows"]:
+        same = [r for d in docs for r in d["rows"] if r["method"] == row["method"] and r["model"] == row["model"]]
+        row["seeds"] = [s for r in same for s in r["seeds"]]
+        row["metrics"] = {k: summarize([v for r in same for v in r["metrics"][k]["values"]]) for k in row["metrics"]}
+    merged["command"] = command_line()
+    return merged
+
+
+def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> dict[str, Any]:
+    """CPU ms per probe of first-stage ranking, CarGait and k-reciprocal on the test set (CASIA-B-like split)."""
+    data_cfg, feats = prepare(recipe)
+    if protocol_name(recipe, data_cfg) != "casiab":
+        raise GaitCompressError("rerank cost is measured on CASIA-B-like sets", "use a casiab-protocol dataset")
+    test = feats["test"]
+    gallery_types = {"nm-01", "nm-02", "nm-03", "nm-04"}
+    gallery = [i for i, m in enumerate(test.meta) if m.type.lower() in gallery_types]
+    others = [i for i, m in enumerate(test.meta) if m.type.lower() not in gallery_types]
+    chosen = others[:: max(1, len(others) // probes)][:probes]
+    kr = recipe.kreciprocal
+    head = load_head(recipe.run_dir)
+    return cost_per_probe(
+        test.subset(chosen),
+        test.subset(gallery),
+        head,
+        recipe.rerank.k,
+        KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric),
+        rounds,
+        recipe.rerank.metric,
+    )
+
+
+def combine_runs(run_dirs: list[str | Path], name: str) -> dict[str, Any]:
+    """One table from several rerank runs (e.g. teacher, student, w8a8): their `metrics.json` rows, with the
+    per-probe re-ranking cost of each run's `cost.json` (when measured) as the rows' `latency`."""
+    from gaitcompress.results import read_results
+
+    docs = [read_results(Path(d) / "metrics.json") for d in run_dirs]
+    rows = []
+    for run_dir, doc in zip(run_dirs, docs, strict=True):
+        cost_file = Path(run_dir) / "cost.json"
+        cost = json.loads(cost_file.read_text()) if cost_file.is_file() else None
+        for row in doc["rows"]:
+            row = dict(row)
+            method = {"rerank-none": "first-stage", "rerank-cargait": "cargait", "rerank-kreciprocal": "kreciprocal"}
+            if cost is not None and method.get(row["method"]) in cost["ms_per_probe"]:
+                key = method[row["method"]]
+                row["latency"] = {
+                    "backend": "torch-cpu (1 thread), ranking only, features excluded",
+                    "batch": 1,
+                    "p50_ms": cost["ms_per_probe"][key],
+                    "ratio_to": {"first-stage": cost["ratio_to_first_stage"][key]},
+                }
+            rows.append(row)
+    return make_results(name, rows, docs[0]["dataset"])
