@@ -1,11 +1,66 @@
-"""`gaitcompress train` (placeholder until its issue lands)."""
+"""`gaitcompress train` and `gaitcompress eval`: thin wrappers over `gaitcompress.train.stage`.
+
+Under `torchrun --nproc_per_node=N -m gaitcompress.cli train RECIPE` the same command trains with DDP; only rank 0
+prints and writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
+
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the run folder's newest checkpoint.")]
+SeedsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2: one run per seed, summarised as mean ± std.")
+]
+ResultsOpt = Annotated[Path | None, typer.Option(help="With --seeds: also write this results table (.json + .md).")]
+CheckpointOpt = Annotated[Path, typer.Option(help="Checkpoint file, or a run folder (its final.pt / latest).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the metrics as a results JSON (+ .md) here.")]
 
 
-def train() -> None:
-    """Train a gait model from a recipe."""
-    raise NotImplementedError
+def train(
+    recipe: RecipeArg, overrides: OverridesArg = None, resume: ResumeOpt = False, seeds: SeedsOpt = None,
+    results: ResultsOpt = None,
+) -> None:  # fmt: skip
+    """Train a gait model from a recipe, evaluate it, and print its table."""
+    from gaitcompress.commands._tables import rich_table
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.train.stage import run_seeds, run_train
+
+    cfg = load_recipe(recipe, overrides or [])
+    if seeds:
+        done = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)
+        out.print(_seeds_table(done["results"]))
+        return
+    done = run_train(cfg, RichTracker(), resume=resume)
+    if int(os.environ.get("RANK", "0")) == 0 and done["result"] is not None:
+        out.print(rich_table(done["result"], title=f"{cfg.get('name', 'train')} ({done['run_dir']})"))
 
 
-def evaluate() -> None:
-    """Evaluate a checkpoint."""
-    raise NotImplementedError
+def evaluate(recipe: RecipeArg, checkpoint: CheckpointOpt, overrides: OverridesArg = None, out_: OutOpt = None) -> None:
+    """Evaluate a checkpoint with a recipe's data and protocol, and print its table."""
+    from gaitcompress.commands._tables import rich_table, view_tables
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.train.stage import run_eval
+
+    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_)
+    out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
+    for table in view_tables(result):
+        out.print(table)
+
+
+def _seeds_table(doc: dict[str, Any]) -> Table:
+    row = doc["rows"][0]
+    table = Table(title=f"{doc['name']}: {row['model']}, seeds {row['seeds']}")
+    for col in ("metric", "mean", "std", "per seed"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, m in row["metrics"].items():
+        table.add_row(name, f"{m['mean']:.2f}", f"{m['std']:.2f}", "  ".join(f"{v:.2f}" for v in m["values"]))
+    table.caption = "wall time per run (s): " + ", ".join(str(s) for s in row["train"]["wall_s"])
+    return table

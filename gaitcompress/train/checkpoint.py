@@ -99,6 +99,13 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch: a run with the same seed and recipe repeats on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
     version, pystate, pygauss = state["python"]
     random.setstate((version, tuple(pystate), pygauss))

@@ -60,6 +60,7 @@ class TrainConfig:
     amp: bool = True  # autocast + GradScaler, CUDA only (a no-op on CPU)
     device: str = "auto"  # auto | cpu | cuda
     channels_last: bool = False
+    sync_bn: bool = False  # SyncBatchNorm across ranks (DDP on CUDA only, as OpenGait's sync_BN)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
     tensorboard: bool = True  # also write TensorBoard events (skipped when tensorboard is missing)
 

@@ -49,15 +49,17 @@ class _LossForward(nn.Module):
 class Trainer:
     """Train `module` for `train_cfg.iterations` iterations, resumable from its run folder.
 
-    `loader` yields batches forever; if it has `state_dict()`/`load_state_dict()` its position is checkpointed (the
-    sampler state of docs/architecture.md), otherwise a resume replays it by drawing the consumed batches again.
+    `loader` is either a factory `start -> iterator` (preferred: `build_train_loader(..., start=start)` resumes at
+    batch `start` without reading the skipped ones) or an iterator yielding batches forever; an iterator with
+    `state_dict()`/`load_state_dict()` has its position checkpointed (the sampler state of docs/architecture.md),
+    any other is replayed on resume by drawing the consumed batches again.
     `meta` is stored in every checkpoint as is (`recipe`, `kind`); `spec` is taken from the deploy model.
     """
 
     def __init__(
         self,
         module: nn.Module,
-        loader: Iterator[Any],
+        loader: Iterator[Any] | Callable[[int], Iterator[Any]],
         run_dir: str | Path,
         train_cfg: TrainConfig,
         optim_cfg: OptimConfig,
@@ -74,10 +76,13 @@ class Trainer:
         self.ctx = ctx or DistContext()
         self.cfg = train_cfg
         self.run_dir = Path(run_dir)
+        if train_cfg.sync_bn and self.ctx.distributed and self.ctx.device.type == "cuda":
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         self.module = module.to(self.ctx.device)
         if train_cfg.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
-        self.loader = loader
+        self._loader_source = loader
+        self.loader: Iterator[Any] | None = None
         self.eval_fn = eval_fn
         self.callbacks = list(callbacks)
         self.tracker = tracker
@@ -98,7 +103,7 @@ class Trainer:
         deploy = self.module.deploy_model()
         spec = getattr(deploy, "spec", None)
         rank_state = ckpt_io.rng_state()
-        if callable(getattr(self.loader, "state_dict", None)):
+        if self.loader is not None and callable(getattr(self.loader, "state_dict", None)):
             rank_state["sampler"] = self.loader.state_dict()
         return {
             "model": deploy.state_dict(),
@@ -124,12 +129,20 @@ class Trainer:
         self.metrics = dict(state.get("metrics") or {})
         ranks = state["rng"]
         mine = ranks[self.ctx.rank % len(ranks)]
-        if "sampler" in mine and callable(getattr(self.loader, "load_state_dict", None)):
-            self.loader.load_state_dict(mine["sampler"])
+        self.loader = self._open_loader(self.iteration, mine.get("sampler"))
+        ckpt_io.set_rng_state(mine)  # after opening the loader, which may draw from the torch generator
+
+    def _open_loader(self, start: int, sampler_state: Any = None) -> Iterator[Any]:
+        """The batch stream positioned at batch `start`."""
+        source = self._loader_source
+        if not isinstance(source, Iterator):
+            return source(start)
+        if sampler_state is not None and callable(getattr(source, "load_state_dict", None)):
+            source.load_state_dict(sampler_state)
         else:
-            for _ in range(self.iteration):  # replay: the loader has no state of its own
-                next(self.loader)
-        ckpt_io.set_rng_state(mine)
+            for _ in range(start):  # replay: the iterator has no state of its own
+                next(source)
+        return source
 
     def save(self, final: bool = False) -> None:
         state = self.state_dict()  # every rank takes part in gathering RNG states
@@ -172,7 +185,11 @@ class Trainer:
         self.iteration += 1
         for callback in self.callbacks:
             callback(self, self.iteration)
-        return {"loss": total.item(), **{k: v.detach().float().item() for k, v in terms.items()}}
+        values = {"loss": total.item(), **{k: v.detach().float().item() for k, v in terms.items()}}
+        stats = getattr(self.module, "training_stats", None)
+        if callable(stats):
+            values.update({k: float(v) for k, v in stats().items()})
+        return values
 
     def evaluate(self) -> dict[str, float]:
         """Run `eval_fn` on the deploy model (rank 0), log and keep the metrics."""
@@ -194,6 +211,8 @@ class Trainer:
         """Train to `iterations` (from the newest checkpoint when `resume`), evaluate, save; returns the metrics."""
         if resume:
             self.resume(None if resume is True else resume)
+        if self.loader is None:
+            self.loader = self._open_loader(self.iteration)
         cfg = self.cfg
         logger = RunLogger(self.run_dir, self.ctx.is_main, cfg.tensorboard, start=self.iteration)
         self.module.train()

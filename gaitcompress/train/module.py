@@ -4,7 +4,9 @@ A TrainModule is an `nn.Module` with
 - `training_losses(batch) -> dict[str, Tensor]`: scalar terms, already weighted; the engine sums and logs them by name;
 - `deploy_model() -> nn.Module`: the model that is evaluated and saved as the checkpoint's `'model'`;
 - optionally `no_weight_decay() -> set[str]` on it or on any sub-module (names relative to that sub-module), for
-  parameters such as quantizer steps that weight decay must not shrink.
+  parameters such as quantizer steps that weight decay must not shrink;
+- optionally `training_stats() -> dict[str, Tensor]`: detached diagnostics of the last step (e.g. CE accuracy), logged
+  next to the loss terms but not summed.
 Its `state_dict()` is the checkpoint's `'train_state'`: whatever a later stage adds as registered sub-modules or
 buffers (connectors, quantizer steps, the soft-quantizer k) is saved and restored with it. Teachers are held outside
 the registered children (e.g. in a plain attribute list) so they are neither trained nor saved.
@@ -38,3 +40,6 @@ class SupervisedModule(nn.Module):
 
     def deploy_model(self) -> nn.Module:
         return self.model
+
+    def training_stats(self) -> dict[str, Tensor]:
+        return dict(getattr(self.loss_set, "stats", {}))

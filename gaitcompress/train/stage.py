@@ -1,0 +1,159 @@
+"""The `train` and `eval` stages: recipe in, run folder out.
+
+`run_train` resolves the data (SynthGait is generated on demand by `gaitcompress.data`), builds model, loss set and
+`Trainer`, trains, evaluates, and writes into `run_dir`: `recipe.yaml` (resolved), `checkpoints/`, `final.pt`,
+`log.jsonl`, `tb/`, `metrics.json` (DESIGN §15 schema) and `eval.json` (the full evaluation with per-view tables).
+`run_seeds` repeats it over seeds into one results table; `run_eval` scores a saved checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from gaitcompress.data import build_train_loader, num_classes
+from gaitcompress.data.config import DataConfig
+from gaitcompress.data.loader import load_index
+from gaitcompress.evaluation import EvalResult, evaluate_model
+from gaitcompress.models import create_model
+from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.progress import NULL, Tracker
+from gaitcompress.recipe import save_recipe
+from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.train.config import TrainRecipe, parse_recipe
+from gaitcompress.train.distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
+from gaitcompress.train.engine import Trainer
+from gaitcompress.train.losses import LossSet
+from gaitcompress.train.module import SupervisedModule
+
+
+class Evaluator:
+    """`eval_fn` for the Trainer: scores a model with the recipe's protocol and keeps the last full result."""
+
+    def __init__(self, cfg: TrainRecipe, device: Any, tracker: Tracker = NULL) -> None:
+        self.data, self.protocol, self.metric = cfg.data, cfg.eval.protocol, cfg.eval.metric
+        self.device, self.tracker = device, tracker
+        self.last: EvalResult | None = None
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        self.last = evaluate_model(
+            model, self.data, self.protocol, self.tracker, device=self.device, metric=self.metric
+        )
+        return dict(self.last.metrics)
+
+
+def dataset_info(data: DataConfig) -> dict[str, Any]:
+    """The `dataset` block of a results file: name, generator seed, [train, test] ids, input size, frames."""
+    info: dict[str, Any] = {"name": data.dataset, "input": list(data.input_size), "frames": data.train_frames}
+    if data.root is None:
+        synth = data.synth_config
+        info.update(seed=synth.seed, ids=[synth.train, synth.ids - synth.train], difficulty=synth.difficulty)
+    else:
+        info.update(root=data.root, ids=[num_classes(data), None])
+    return info
+
+
+def result_row(cfg: TrainRecipe, model: nn.Module, per_seed: Sequence[dict[str, float]], seeds: Sequence[int]) -> dict:
+    """One §15 row: every metric summarised over seeds, plus parameter count and the training frames."""
+    names = [k for k in per_seed[0] if all(k in m for m in per_seed)]
+    return {
+        "method": cfg.method,
+        "label": f"{cfg.model.name} trained by {cfg.source or 'recipe'}",
+        "model": cfg.model.name,
+        "bits": "fp32",
+        "seeds": list(seeds),
+        "metrics": {k: summarize([m[k] for m in per_seed]) for k in names},
+        "cost": {"params": sum(p.numel() for p in model.parameters()), "frames": cfg.data.train_frames},
+    }
+
+
+def run_train(
+    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None
+) -> dict[str, Any]:
+    """Train the recipe's model; returns `{'run_dir', 'metrics', 'result' (EvalResult), 'results', 'wall_s'}`."""
+    cfg = parse_recipe(recipe)
+    ctx = init_distributed(cfg.train.device)
+    try:
+        return _train(cfg, recipe, ctx, tracker, resume, command)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(
+    cfg: TrainRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, resume: bool, command: str | None
+) -> dict[str, Any]:
+    tic = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    ckpt_io.seed_everything(cfg.seed)
+    if ctx.is_main:
+        save_recipe(recipe, run_dir / "recipe.yaml")
+    load_index(cfg.data, tracker)  # generates SynthGait on first use, with a progress bar
+    where = f"{cfg.source or 'recipe'}: loss"
+    model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
+    module = SupervisedModule(model, LossSet.from_config(cfg.loss, where))
+    loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)  # start -> batches
+    evaluator = Evaluator(cfg, ctx.device)  # no nested progress bar inside the training bar
+    trainer = Trainer(
+        module, loader, run_dir, cfg.train, cfg.optim, cfg.sched,
+        ctx=ctx, eval_fn=evaluator, tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
+    )  # fmt: skip
+    metrics = trainer.fit(resume=resume)
+    wall = time.perf_counter() - tic
+    doc = make_results(cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data), command)
+    doc["rows"][0]["train"] = {
+        "iterations": cfg.train.iterations,
+        "wall_s": round(wall, 1),
+        "world_size": ctx.world_size,
+    }
+    if ctx.is_main:
+        write_results(doc, run_dir / "metrics.json")
+        if evaluator.last is not None:
+            (run_dir / "eval.json").write_text(evaluator.last.to_json())
+    return {"run_dir": run_dir, "metrics": metrics, "result": evaluator.last, "results": doc, "wall_s": wall}
+
+
+def run_seeds(
+    recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None
+) -> dict[str, Any]:
+    """`run_train` once per seed (run folders `<run_dir>/seed<s>`), summarised into one results document.
+
+    The returned document has one row whose metrics are mean ± std over seeds and whose `train.wall_s` lists each
+    run's wall time; with `out` it is also written as `out` (.json) + its .md rendering.
+    """
+    base_dir = recipe.get("run_dir", TrainRecipe.run_dir)
+    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker) for s in seeds]
+    cfg = parse_recipe({**recipe, "seed": seeds[0]})
+    model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
+    row = result_row(cfg, model, [r["metrics"] for r in runs], seeds)
+    row["train"] = {"iterations": cfg.train.iterations, "wall_s": [round(r["wall_s"], 1) for r in runs]}
+    doc = make_results(cfg.name, [row], dataset_info(cfg.data))
+    if out is not None:
+        write_results(doc, out)
+    return {"results": doc, "runs": runs}
+
+
+def run_eval(
+    recipe: dict[str, Any], checkpoint: str | Path, tracker: Tracker = NULL, out: str | Path | None = None
+) -> EvalResult:
+    """Score a checkpoint (a file, or a run folder's final/latest one) with the recipe's data and protocol.
+
+    With `out`, writes `out` (a §15 results JSON + .md) and `eval.json` (full result with per-view tables) beside it.
+    """
+    cfg = parse_recipe(recipe)
+    path = ckpt_io.resolve_checkpoint(checkpoint)
+    model = load_checkpoint(path, name=cfg.model.name, num_classes=num_classes(cfg.data))
+    device = resolve_device(cfg.train.device)
+    evaluator = Evaluator(cfg, device, tracker)
+    metrics = evaluator(model.to(device))
+    if out is not None:
+        row = result_row(cfg, model, [metrics], [cfg.seed])
+        row["checkpoint"] = str(path)
+        write_results(make_results(cfg.name, [row], dataset_info(cfg.data)), out)
+        Path(out).with_name("eval.json").write_text(evaluator.last.to_json())
+    return evaluator.last
