@@ -30,3 +30,14 @@ def test_info_gaitcompress_checkpoint(tmp_path):
     result = _invoke(str(tmp_path / "c.pt"), "--frames", "2", "--input", "16", "11")
     assert result.exit_code == 0, result.output
     assert "deepgait_p3d" in result.output and "Conv3d" in result.output
+
+
+def test_info_compares_registered_models():
+    result = _invoke("gaitbase_w0*", "--frames", "1", "--input", "16", "11")
+    assert result.exit_code == 0, result.output
+    assert "gaitbase_w0125" in result.output and "gaitbase_w025" in result.output and "gaitbase_w05" in result.output
+
+
+def test_info_unknown_path_is_one_clear_error(tmp_path):
+    result = _invoke(str(tmp_path / "missing.pt"))
+    assert result.exit_code != 0 and "no checkpoint" in str(result.exception)

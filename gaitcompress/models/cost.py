@@ -108,3 +108,12 @@ def format_count(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n:.3g}"
+
+
+def registered_costs(
+    pattern: str = "*", frames: int = 30, input_size: tuple[int, int] = (64, 44), num_classes: int = 74
+) -> list[tuple[str, ModelCost]]:
+    """Cost of every registered variant matching `pattern` (built fresh with `num_classes` classes)."""
+    from gaitcompress.models.registry import create_model, list_models
+
+    return [(name, model_cost(create_model(name, num_classes), frames, input_size)) for name in list_models(pattern)]
