@@ -89,3 +89,25 @@ def judge(
         table.add_row(str(r["clips"]), f"{m['id@R1']['mean']:.1f}", f"{m['FD']['mean']:.3f}",
                       f"{m['view@acc']['mean']:.1f}", r["label"])  # fmt: skip
     out.print(table)
+
+
+@app.command("augment")
+def augment(
+    recipes: Annotated[list[Path], typer.Argument(help="Recognizer train recipes, one per arm (e.g. real, mix).")],
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the results JSON (+ .md) here.")] = None,
+) -> None:
+    """The augmentation experiment: train each arm's recognizer over seeds, one table with a row per arm."""
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.synth.stage import run_synth_augment
+
+    arms = {r.stem: load_recipe(r) for r in recipes}
+    doc = run_synth_augment(arms, [int(s) for s in seeds.split(",")], RichTracker(), out_file)
+    table = Table(title=f"{doc['name']} (mean ± std over seeds {seeds})")
+    names = [k for k in doc["rows"][0]["metrics"] if k.endswith("R1") or k == "mAP"]
+    for col in ("method", *names):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in doc["rows"]:
+        m = r["metrics"]
+        table.add_row(r["method"], *(f"{m[k]['mean']:.2f} ± {m[k]['std']:.2f}" for k in names))
+    out.print(table)

@@ -52,6 +52,8 @@ class JudgeRecipe:
     recognizer: str = ""  # a trained gait model checkpoint (file or run folder), frozen
     model: str | None = None  # its variant name, for OpenGait checkpoints without a spec
     ids: int = 0  # judge the first N of the generator's ids (0: all)
+    views: tuple[str, ...] = ()  # views to generate (empty: all the generator knows)
+    types: tuple[str, ...] = ()  # covariates to generate (empty: all)
     per: int = 1  # generated clips per (id, view, covariate)
     steps: int = 0  # DDIM steps (0: the generator's default)
     guidance: float = 1.0
@@ -220,7 +222,10 @@ def run_synth_judge(
     ids = generator.labels.ids[: jr.ids] if jr.ids else generator.labels.ids
     real_seqs, real_meta = collect(build_test_loader(cfg.data, split="train"), set(ids))
     real_seqs = [s[: generator.frames] for s in real_seqs]  # same clip length as generated
-    sample_cfg = SampleConfig(ids=ids, per=jr.per, steps=jr.steps, guidance=jr.guidance, seed=cfg.seed, batch=32)
+    sample_cfg = SampleConfig(
+        ids=ids, views=jr.views, types=jr.types, per=jr.per, steps=jr.steps, guidance=jr.guidance, seed=cfg.seed,
+        batch=32,
+    )  # fmt: skip
     candidates = [("generated", "GaitCrafter (trained)", generator)]
     if baseline:
         candidates.append(("untrained", "GaitCrafter (untrained twin)", _untrained_twin(generator, cfg.seed)))
@@ -254,3 +259,28 @@ def _judge_row(method: str, label: str, scores: dict[str, float], seed: int, n: 
         "method": method, "label": label, "model": "gaitcrafter", "bits": "fp32", "seeds": [seed],
         "metrics": {k: summarize([v]) for k, v in scores.items()}, "clips": n,
     }  # fmt: skip
+
+
+def run_synth_augment(
+    recipes: dict[str, dict[str, Any]], seeds: list[int], tracker: Tracker = NULL, out: str | Path | None = None
+) -> dict[str, Any]:
+    """Train one recognizer recipe per arm (e.g. real-only, real+synth) over `seeds`; one table, a row per arm.
+
+    Each arm is a plain `gaitcompress train` recipe (its `method` names the row); the generated data enters an arm
+    through its `data.mix` section, so this only runs and collects.
+    """
+    from gaitcompress.train.stage import run_seeds
+
+    rows, dataset = [], None
+    for label, recipe in recipes.items():
+        doc = run_seeds(recipe, seeds, tracker)["results"]
+        row = dict(doc["rows"][0])
+        row["label"] = f"{label}: {row['label']}"
+        mix = recipe.get("data", {}).get("mix")
+        row["data"] = {"max_train_seqs_per_id": recipe.get("data", {}).get("max_train_seqs_per_id"), "mix": mix}
+        rows.append(row)
+        dataset = dataset or doc["dataset"]
+    doc = make_results("synth-augment-synthgait", rows, dataset or {})
+    if out is not None:
+        write_results(doc, out)
+    return doc
