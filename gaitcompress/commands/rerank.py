@@ -33,18 +33,15 @@ def _print(doc: dict) -> None:
 @app.command("train")
 def train(recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None) -> None:
     """Train a CarGait head on the recipe's frozen model, then compare no re-ranking, k-reciprocal and CarGait."""
-    from gaitcompress.rerank.stage import train_rerank, train_seeds
+    from gaitcompress.rerank.stage import train_rerank
 
     cfg, raw = _recipe(recipe, overrides)
-    if seeds:
-        _print(train_seeds(cfg, raw, [int(s) for s in seeds.split(",")], RichTracker()))
-    else:
-        _print(train_rerank(cfg, raw, RichTracker()))
+    _print(train_rerank(cfg, raw, [int(s) for s in seeds.split(",")] if seeds else None, RichTracker()))
 
 
 @app.command("eval")
 def evaluate(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
-    """Evaluate the run folder's trained head against no re-ranking and k-reciprocal."""
+    """Evaluate the run folder's trained head(s) against no re-ranking and k-reciprocal."""
     from gaitcompress.rerank.stage import eval_rerank
 
     cfg, _ = _recipe(recipe, overrides)

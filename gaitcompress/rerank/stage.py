@@ -8,7 +8,6 @@ scores the test set three ways with the recipe's protocol — no re-ranking, k-r
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import replace
@@ -20,7 +19,7 @@ from torch import nn
 
 from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, train_ids
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.evaluation import EvalResult, Features, evaluate, extract_features
+from gaitcompress.evaluation import Features, evaluate, extract_features
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import from_dict, merge, save_recipe, to_dict
 from gaitcompress.rerank.cargait import CarGaitReranker
@@ -30,7 +29,7 @@ from gaitcompress.rerank.head import CarGaitHead, build_head
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker
 from gaitcompress.rerank.module import CarGaitModule
 from gaitcompress.rerank.pairs import build_pair_set, pair_batches
-from gaitcompress.results import command_line, make_results, summarize, write_results
+from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.engine import Trainer
 
@@ -98,7 +97,7 @@ def _key(model_path: str, data_cfg: DataConfig) -> str:
 
 
 def prepare(recipe: RerankRecipe, tracker: Tracker = NULL) -> tuple[DataConfig, dict[str, Features]]:
-    """The data config and the cached train/test features of the frozen model."""
+    """The data config and the train/test features of the frozen model (cached in the recipe's run folder)."""
     model, ckpt = load_frozen_model(recipe.model)
     data_cfg = data_config(recipe, ckpt)
     run_dir = Path(recipe.run_dir)
@@ -110,20 +109,23 @@ def protocol_name(recipe: RerankRecipe, data_cfg: DataConfig) -> str:
     return recipe.rerank.protocol or data_cfg.protocol
 
 
-def train_rerank(recipe: RerankRecipe, raw: dict[str, Any], tracker: Tracker = NULL) -> dict[str, Any]:
-    """Train the head with the shared engine, then compare re-rankers; returns the results document."""
+def cargait_metrics(
+    recipe: RerankRecipe, data_cfg: DataConfig, feats: dict[str, Features], head: CarGaitHead
+) -> dict[str, float]:
+    """Test-set metrics with the head re-ranking every probe's top K."""
+    reranker = CarGaitReranker(head, recipe.rerank.k)
+    return evaluate(feats["test"], protocol_name(recipe, data_cfg), recipe.rerank.metric, rerank=reranker).metrics
+
+
+def fit_head(
+    recipe: RerankRecipe, raw: dict[str, Any], data_cfg: DataConfig, feats: dict[str, Features], tracker: Tracker
+) -> dict[str, float]:
+    """Train one head with the shared engine into `recipe.run_dir`; returns its test metrics."""
     torch.manual_seed(recipe.seed)
-    data_cfg, feats = prepare(recipe, tracker)
     source = feats["train"].parts if recipe.head.features == "parts" else feats["train"].embeddings
     head = CarGaitHead(source.shape[1], source.shape[2], recipe.head.heads, recipe.head.features, recipe.head.dropout)
     module = CarGaitModule(head, len(train_ids(data_cfg)), recipe.head.hidden, recipe.loss.beta, recipe.loss.alpha)
     pairs = build_pair_set(feats["train"], recipe.head.features, recipe.pairs.top_v, recipe.rerank.metric)
-    protocol = protocol_name(recipe, data_cfg)
-
-    def eval_fn(trained: CarGaitHead) -> dict[str, float]:
-        reranker = CarGaitReranker(trained, recipe.rerank.k)
-        return evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=reranker).metrics
-
     save_recipe(raw, Path(recipe.run_dir) / "recipe.yaml")
     trainer = Trainer(
         module,
@@ -132,12 +134,30 @@ def train_rerank(recipe: RerankRecipe, raw: dict[str, Any], tracker: Tracker = N
         recipe.train,
         recipe.optim,
         recipe.sched,
-        eval_fn=eval_fn,
+        eval_fn=lambda trained: cargait_metrics(recipe, data_cfg, feats, trained),
         tracker=tracker,
         meta={"recipe": raw, "kind": "rerank"},
     )
-    trainer.fit()
-    return compare(recipe, data_cfg, feats, head.eval())
+    return trainer.fit()
+
+
+def seed_runs(recipe: RerankRecipe, seeds: list[int]) -> list[RerankRecipe]:
+    """One recipe per seed; with several seeds each head gets its own folder `<run_dir>/seed<N>`."""
+    if len(seeds) == 1:
+        return [replace(recipe, seed=seeds[0])]
+    return [replace(recipe, seed=s, run_dir=str(Path(recipe.run_dir) / f"seed{s}")) for s in seeds]
+
+
+def train_rerank(
+    recipe: RerankRecipe, raw: dict[str, Any], seeds: list[int] | None = None, tracker: Tracker = NULL
+) -> dict[str, Any]:
+    """Train a head per seed on the frozen model's cached features, compare with the baselines, write metrics."""
+    data_cfg, feats = prepare(recipe, tracker)
+    cargait = [
+        fit_head(run, {**raw, "seed": run.seed, "run_dir": run.run_dir}, data_cfg, feats, tracker)
+        for run in seed_runs(recipe, seeds or [recipe.seed])
+    ]
+    return compare(recipe, data_cfg, feats, cargait, seeds or [recipe.seed])
 
 
 def load_head(path: str | Path) -> CarGaitHead:
@@ -151,30 +171,43 @@ def load_head(path: str | Path) -> CarGaitHead:
     return head.eval()
 
 
+def trained_heads(run_dir: str | Path) -> dict[int | None, CarGaitHead]:
+    """The heads of a rerank run: one per `seed<N>` sub-folder, else the folder's own (key None)."""
+    run_dir = Path(run_dir)
+    seeded = sorted(run_dir.glob("seed*/final.pt"), key=lambda p: int(p.parent.name[4:]))
+    if seeded:
+        return {int(p.parent.name[4:]): load_head(p) for p in seeded}
+    return {None: load_head(run_dir)}
+
+
 def eval_rerank(recipe: RerankRecipe, tracker: Tracker = NULL) -> dict[str, Any]:
-    """Compare no re-ranking, k-reciprocal and the trained head (the run folder's) on the test set."""
+    """Compare no re-ranking, k-reciprocal and the run folder's trained head(s) on the test set."""
     data_cfg, feats = prepare(recipe, tracker)
-    return compare(recipe, data_cfg, feats, load_head(recipe.run_dir))
-
-
-def rerankers(recipe: RerankRecipe, head: CarGaitHead) -> dict[str, Any]:
-    """method name → re-ranker (None for the first-stage ranking alone)."""
-    kr = recipe.kreciprocal
-    return {
-        "rerank-none": None,
-        "rerank-kreciprocal": KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric),
-        "rerank-cargait": CarGaitReranker(head, recipe.rerank.k),
-    }
+    heads = trained_heads(recipe.run_dir)
+    cargait = [cargait_metrics(recipe, data_cfg, feats, head) for head in heads.values()]
+    seeds = [recipe.seed if s is None else s for s in heads]
+    return compare(recipe, data_cfg, feats, cargait, seeds)
 
 
 def compare(
-    recipe: RerankRecipe, data_cfg: DataConfig, feats: dict[str, Features], head: CarGaitHead
+    recipe: RerankRecipe,
+    data_cfg: DataConfig,
+    feats: dict[str, Features],
+    cargait: list[dict[str, float]],
+    seeds: list[int],
 ) -> dict[str, Any]:
-    """Score the test features with every re-ranker; write `metrics.json` (+ .md) into the run folder."""
+    """Rows for no re-ranking and k-reciprocal (deterministic: one value, no seed) and CarGait (one value per
+    head seed); written as `metrics.json` (+ .md) into the run folder."""
     protocol = protocol_name(recipe, data_cfg)
-    results: dict[str, EvalResult] = {
-        method: evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=reranker)
-        for method, reranker in rerankers(recipe, head).items()
+    kr = recipe.kreciprocal
+    kreciprocal = KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric)
+    per_method = {
+        "rerank-none": ([evaluate(feats["test"], protocol, recipe.rerank.metric).metrics], []),
+        "rerank-kreciprocal": (
+            [evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=kreciprocal).metrics],
+            [],
+        ),
+        "rerank-cargait": (cargait, seeds),
     }
     rows = [
         {
@@ -182,10 +215,10 @@ def compare(
             "label": f"{recipe.label or 'model'} + {method.removeprefix('rerank-')}",
             "model": Path(recipe.model).as_posix(),
             "bits": recipe.bits,
-            "seeds": [recipe.seed],
-            "metrics": {k: summarize([v]) for k, v in res.metrics.items()},
+            "seeds": list(row_seeds),
+            "metrics": {k: summarize([m[k] for m in metrics]) for k in metrics[0]},
         }
-        for method, res in results.items()
+        for method, (metrics, row_seeds) in per_method.items()
     ]
     synth = data_cfg.synth_config
     dataset = {
@@ -201,32 +234,6 @@ def compare(
     return doc
 
 
-def train_seeds(recipe: RerankRecipe, raw: dict[str, Any], seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
-    """`train_rerank` once per seed (run folders `<run_dir>/seed<N>`), merged into `<run_dir>/metrics.json`."""
-    docs = []
-    for seed in seeds:
-        run_dir = str(Path(recipe.run_dir) / f"seed{seed}")
-        docs.append(
-            train_rerank(
-                replace(recipe, seed=seed, run_dir=run_dir), {**raw, "seed": seed, "run_dir": run_dir}, tracker
-            )
-        )
-    doc = merge_seeds(docs)
-    write_results(doc, Path(recipe.run_dir) / "metrics.json")
-    return doc
-
-
-def merge_seeds(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One results document whose rows hold every seed's value of each metric (mean ± std)."""
-    merged = copy.deepcopy(docs[0])
-    for row in merged["rows"]:
-        same = [r for d in docs for r in d["rows"] if r["method"] == row["method"] and r["model"] == row["model"]]
-        row["seeds"] = [s for r in same for s in r["seeds"]]
-        row["metrics"] = {k: summarize([v for r in same for v in r["metrics"][k]["values"]]) for k in row["metrics"]}
-    merged["command"] = command_line()
-    return merged
-
-
 def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> dict[str, Any]:
     """CPU ms per probe of first-stage ranking, CarGait and k-reciprocal on the test set (CASIA-B-like split)."""
     data_cfg, feats = prepare(recipe)
@@ -238,7 +245,7 @@ def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> di
     others = [i for i, m in enumerate(test.meta) if m.type.lower() not in gallery_types]
     chosen = others[:: max(1, len(others) // probes)][:probes]
     kr = recipe.kreciprocal
-    head = load_head(recipe.run_dir)
+    head = next(iter(trained_heads(recipe.run_dir).values()))
     return cost_per_probe(
         test.subset(chosen),
         test.subset(gallery),
