@@ -1,6 +1,30 @@
-"""`gaitcompress distill` (placeholder until its issue lands)."""
+"""`gaitcompress distill`: a thin wrapper over `gaitcompress.distill.stage`."""
+
+from __future__ import annotations
+
+from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
+from gaitcompress.commands.train import ResultsOpt, ResumeOpt, SeedsOpt
 
 
-def distill() -> None:
-    """GaitKD distillation."""
-    raise NotImplementedError
+def distill(
+    recipe: RecipeArg, overrides: OverridesArg = None, resume: ResumeOpt = False, seeds: SeedsOpt = None,
+    results: ResultsOpt = None,
+) -> None:  # fmt: skip
+    """Distil a student from one or more frozen teachers (recipe section `distill:`), evaluate it, print its table.
+
+    Example: gaitcompress distill recipes/synthgait/distill_gaitkd.yaml seed=1
+    """
+    from gaitcompress.commands._tables import rich_table
+    from gaitcompress.commands.train import _seeds_table
+    from gaitcompress.distill.stage import run_distill, run_distill_seeds
+    from gaitcompress.recipe import load_recipe
+
+    cfg = load_recipe(recipe, overrides or [])
+    if seeds:
+        out.print(
+            _seeds_table(run_distill_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)["results"])
+        )
+        return
+    done = run_distill(cfg, RichTracker(), resume=resume)
+    if done["result"] is not None:
+        out.print(rich_table(done["result"], title=f"{cfg.get('name', 'distill')} ({done['run_dir']})"))

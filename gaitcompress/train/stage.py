@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -73,22 +73,39 @@ def result_row(cfg: TrainRecipe, model: nn.Module, per_seed: Sequence[dict[str, 
     }
 
 
+MakeModule = Callable[[TrainRecipe, nn.Module, nn.Module], nn.Module]  # (cfg, model, loss set) -> TrainModule
+
+
+def _supervised(cfg: TrainRecipe, model: nn.Module, loss_set: nn.Module) -> nn.Module:
+    return SupervisedModule(model, loss_set)
+
+
 def run_train(
-    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None
+    recipe: dict[str, Any],
+    tracker: Tracker = NULL,
+    resume: bool = False,
+    command: str | None = None,
+    recipe_cls: type[TrainRecipe] = TrainRecipe,
+    make_module: MakeModule | None = None,
 ) -> dict[str, Any]:
-    """Train the recipe's model; returns `{'run_dir', 'metrics', 'result' (EvalResult), 'results', 'wall_s'}`."""
-    cfg = parse_recipe(recipe)
+    """Train the recipe's model; returns `{'run_dir', 'metrics', 'result' (EvalResult), 'results', 'wall_s', 'cpu_s'}`.
+
+    Later stages reuse this plumbing with their own recipe class and `make_module(cfg, model, loss_set)` building the
+    TrainModule around the model (distillation: `gaitcompress.distill.stage`); the default is `SupervisedModule`.
+    """
+    cfg = parse_recipe(recipe, recipe_cls)
     ctx = init_distributed(cfg.train.device)
     try:
-        return _train(cfg, recipe, ctx, tracker, resume, command)
+        return _train(cfg, recipe, ctx, tracker, resume, command, make_module)
     finally:
         shutdown_distributed(ctx)
 
 
 def _train(
-    cfg: TrainRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, resume: bool, command: str | None
-) -> dict[str, Any]:
-    tic = time.perf_counter()
+    cfg: TrainRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, resume: bool, command: str | None,
+    make_module: MakeModule | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    tic, cpu = time.perf_counter(), time.process_time()
     run_dir = Path(cfg.run_dir)
     ckpt_io.seed_everything(cfg.seed)
     if ctx.is_main:
@@ -96,7 +113,7 @@ def _train(
     load_index(cfg.data, tracker)  # generates SynthGait on first use, with a progress bar
     where = f"{cfg.source or 'recipe'}: loss"
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
-    module = SupervisedModule(model, LossSet.from_config(cfg.loss, where))
+    module = (make_module or _supervised)(cfg, model, LossSet.from_config(cfg.loss, where))
     loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)  # start -> batches
     evaluator = Evaluator(cfg, ctx.device)  # no nested progress bar inside the training bar
     trainer = Trainer(
@@ -104,34 +121,48 @@ def _train(
         ctx=ctx, eval_fn=evaluator, tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
     )  # fmt: skip
     metrics = trainer.fit(resume=resume)
-    wall = time.perf_counter() - tic
+    wall, cpu = time.perf_counter() - tic, time.process_time() - cpu
     doc = make_results(cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data), command)
     doc["rows"][0]["train"] = {
         "iterations": cfg.train.iterations,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),  # CPU time of this process: comparable across a shared machine's load
         "world_size": ctx.world_size,
     }
     if ctx.is_main:
         write_results(doc, run_dir / "metrics.json")
         if evaluator.last is not None:
             (run_dir / "eval.json").write_text(evaluator.last.to_json())
-    return {"run_dir": run_dir, "metrics": metrics, "result": evaluator.last, "results": doc, "wall_s": wall}
+    return {
+        "run_dir": run_dir,
+        "metrics": metrics,
+        "result": evaluator.last,
+        "results": doc,
+        "wall_s": wall,
+        "cpu_s": cpu,
+    }
 
 
 def run_seeds(
-    recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None
-) -> dict[str, Any]:
+    recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None,
+    recipe_cls: type[TrainRecipe] = TrainRecipe, make_module: MakeModule | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """`run_train` once per seed (run folders `<run_dir>/seed<s>`), summarised into one results document.
 
     The returned document has one row whose metrics are mean ± std over seeds and whose `train.wall_s` lists each
     run's wall time; with `out` it is also written as `out` (.json) + its .md rendering.
     """
     base_dir = recipe.get("run_dir", TrainRecipe.run_dir)
-    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker) for s in seeds]
-    cfg = parse_recipe({**recipe, "seed": seeds[0]})
+    stage = {"recipe_cls": recipe_cls, "make_module": make_module}
+    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker, **stage) for s in seeds]
+    cfg = parse_recipe({**recipe, "seed": seeds[0]}, recipe_cls)
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
     row = result_row(cfg, model, [r["metrics"] for r in runs], seeds)
-    row["train"] = {"iterations": cfg.train.iterations, "wall_s": [round(r["wall_s"], 1) for r in runs]}
+    row["train"] = {
+        "iterations": cfg.train.iterations,
+        "wall_s": [round(r["wall_s"], 1) for r in runs],
+        "cpu_s": [round(r["cpu_s"], 1) for r in runs],
+    }
     doc = make_results(cfg.name, [row], dataset_info(cfg.data))
     if out is not None:
         write_results(doc, out)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gaitcompress.train.losses import pairwise_euclidean
+
 
 def soft_kl(teacher_logits: Tensor, student_logits: Tensor, temperature: float, dim: int = 1) -> Tensor:
     """KL(softmax(t/T) ‖ softmax(s/T)) along `dim`, summed over it; one value per remaining position.
@@ -18,18 +20,16 @@ def soft_kl(teacher_logits: Tensor, student_logits: Tensor, temperature: float, 
     return (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim)
 
 
-def part_euclidean(x: Tensor, eps: float = 1e-12) -> Tensor:
+def part_euclidean(x: Tensor) -> Tensor:
     """Pairwise distance of OpenGait's `euc` metric: mean over parts of per-part Euclidean distance.
 
-    x: [N, C, P] part embeddings → [N, N] distances. A [N, D] input is treated as one part.
-    The square root is taken of `clamp(d², eps)` so the gradient stays finite at coincident points.
+    x: [N, C, P] part embeddings → [N, N] distances (a [N, D] input is one part). Built on the training
+    losses' `pairwise_euclidean`, whose gradient is 0 (not NaN) at coincident points.
     """
     if x.dim() == 2:
         x = x.unsqueeze(-1)  # [N, D, 1]
     parts = x.permute(2, 0, 1)  # [P, N, C]
-    sq = parts.pow(2).sum(-1)  # [P, N]
-    d2 = sq.unsqueeze(2) + sq.unsqueeze(1) - 2 * parts @ parts.transpose(1, 2)  # [P, N, N]
-    return d2.clamp_min(eps).sqrt().mean(0)  # [N, N]
+    return pairwise_euclidean(parts, parts).mean(0)  # [N, N]
 
 
 def flatten_samples(x: Tensor) -> Tensor:
