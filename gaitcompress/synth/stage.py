@@ -147,7 +147,9 @@ def run_synth_train(
                 "train": {"iterations": cfg.train.iterations, "wall_s": round(wall, 1)},
             }
             write_results(make_results(cfg.name, [row], _dataset(cfg.data), command), run_dir / "metrics.json")
-            preview_cfg = SampleConfig(ids=generator.labels.ids[:2], per=1, batch=32, seed=cfg.seed)
+            views = generator.labels.views
+            views = views[:: max(1, len(views) // 4)][:4]  # a few views spread over the range: a cheap preview
+            preview_cfg = SampleConfig(ids=generator.labels.ids[:1], views=views, batch=32, seed=cfg.seed)
             _preview(generator.eval(), preview_cfg, run_dir / "preview.png")
         return {"run_dir": run_dir, "metrics": metrics, "wall_s": wall}
     finally:
