@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gaitcompress.data.batch import Batch, SeqMeta, collate
@@ -86,7 +85,7 @@ class SequenceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[torch.Tensor, int, SeqMeta]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> tuple[np.ndarray, int, SeqMeta]:
         i, seed, frames = key if isinstance(key, tuple) else (key, 0, self.cfg.test_max_frames)
         entry = self.entries[i]
         seq = load_sequence(entry.path)  # errors name the file, also inside a worker

@@ -2,6 +2,8 @@
 
 All augmentations draw their parameters once per sequence from the caller's `numpy.random.Generator` and
 apply them to every frame alike, so a clip stays a consistent walk (OpenGait's sequence-level transforms).
+Everything here is numpy/scipy on one thread: per-sample torch ops spin up intra-op threads that, on a
+busy machine, cost far more than the work (measured 30× slower under load on 2 cores).
 """
 
 from __future__ import annotations
@@ -9,36 +11,57 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from scipy import ndimage
 
 from gaitcompress.data.config import AugmentConfig
 
 
-def cut_and_scale(frames: np.ndarray) -> torch.Tensor:
+def cut_and_scale(frames: np.ndarray) -> np.ndarray:
     """uint8 `[T, S, S]` → float32 `[T, S, S·44/64]` in [0, 1].
 
     OpenGait's pretreatment centres the body in a square frame; its loader drops 10 of 64 columns on each
     side (scaled for other sizes). Frames that are not square are taken as already cut.
     """
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)  # [T, H, W]
-    h, w = x.shape[-2:]
+    h, w = frames.shape[-2:]
     if h == w:
         side = round(w * 10 / 64)
-        x = x[:, :, side : w - side]
-    return x
+        frames = frames[:, :, side : w - side]
+    return frames.astype(np.float32) * np.float32(1 / 255)
 
 
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`[T, H, W]` → `[T, h, w]`: area averaging when shrinking (keeps thin limbs as grey), bilinear otherwise."""
-    if tuple(x.shape[-2:]) == tuple(size):
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """`[n_out, n_in]` averaging weights: output cell i covers input span [i·n_in/n_out, (i+1)·n_in/n_out)."""
+    edges = np.arange(n_out + 1) * n_in / n_out
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pos = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, pos + 1) - np.maximum(lo, pos), 0, None)
+    return (overlap / (hi - lo)).astype(np.float32)
+
+
+def _linear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """`[n_out, n_in]` linear-interpolation weights at pixel centres (for enlarging)."""
+    x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(x).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    m = np.zeros((n_out, n_in), np.float32)
+    np.add.at(m, (np.arange(n_out), i0), 1 - (x - i0))
+    np.add.at(m, (np.arange(n_out), i1), x - i0)
+    return m
+
+
+def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`[T, H, W]` → `[T, h, w]`: area averaging when shrinking (thin limbs stay as grey), linear when enlarging."""
+    (h_in, w_in), (h, w) = x.shape[-2:], size
+    if (h_in, w_in) == (h, w):
         return x
-    shrink = size[0] <= x.shape[-2] and size[1] <= x.shape[-1]
-    mode = {"mode": "area"} if shrink else {"mode": "bilinear", "align_corners": False, "antialias": True}
-    return F.interpolate(x[:, None], size=size, **mode)[:, 0]  # [T, 1, h, w] → [T, h, w]
+    if h_in % h == 0 and w_in % w == 0:  # integer factors: block means
+        return x.reshape(x.shape[0], h, h_in // h, w, w_in // w).mean(axis=(2, 4), dtype=np.float32)
+    rows = _area_matrix(h_in, h) if h <= h_in else _linear_matrix(h_in, h)
+    cols = _area_matrix(w_in, w) if w <= w_in else _linear_matrix(w_in, w)
+    return np.einsum("ih,thw,jw->tij", rows, x, cols, optimize=True).astype(np.float32)
 
 
-def to_input(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+def to_input(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Stored uint8 frames → model input float32 `[T, *size]` in [0, 1]."""
     return resize(cut_and_scale(frames), size)
 
@@ -54,23 +77,23 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.append(np.linalg.solve(a, b), 1.0).reshape(3, 3)
 
 
-def _warp(x: torch.Tensor, m: np.ndarray) -> torch.Tensor:
-    """Resample `[T, H, W]` so output pixel p reads input at m·p (m in pixel-centred coordinates)."""
+def _warp(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Resample `[T, H, W]` so output pixel p reads input at m·p (pixel coordinates about the frame centre)."""
     t, h, w = x.shape
-    ys, xs = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij")
-    pts = torch.stack([xs.flatten(), ys.flatten(), torch.ones(h * w)], 0).double()  # [3, H·W]
-    src = torch.from_numpy(m) @ pts
-    sx, sy = src[0] / src[2], src[1] / src[2]
-    grid = torch.stack([sx / ((w - 1) / 2 or 1), sy / ((h - 1) / 2 or 1)], -1).float().view(1, h, w, 2)
-    out = F.grid_sample(x[:, None], grid.expand(t, h, w, 2), mode="bilinear", align_corners=True)
-    return out[:, 0]  # [T, 1, H, W] → [T, H, W]
+    ys, xs = np.meshgrid(np.arange(h) - (h - 1) / 2, np.arange(w) - (w - 1) / 2, indexing="ij")
+    src = m @ np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)])  # [3, H·W]
+    sx, sy = src[0] / src[2] + (w - 1) / 2, src[1] / src[2] + (h - 1) / 2
+    out = np.empty_like(x)
+    for i in range(t):  # the same coordinates for every frame
+        out[i] = ndimage.map_coordinates(x[i], [sy, sx], order=1, cval=0.0).reshape(h, w)
+    return out
 
 
-def augment(x: torch.Tensor, cfg: AugmentConfig, rng: np.random.Generator) -> torch.Tensor:
+def augment(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Apply each enabled augmentation with its probability; the same draw for every frame of `x [T, H, W]`."""
     t, h, w = x.shape
     if cfg.flip and rng.random() < cfg.flip:
-        x = x.flip(-1)
+        x = x[:, :, ::-1]
     m = np.eye(3)
     if cfg.rotate and rng.random() < cfg.rotate:
         a = math.radians(rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees))
@@ -86,6 +109,6 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, rng: np.random.Generator) -> to
         aspect = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
         eh, ew = min(h, max(1, round(math.sqrt(area * aspect)))), min(w, max(1, round(math.sqrt(area / aspect))))
         y0, x0 = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
-        x = x.clone()
+        x = x.copy()
         x[:, y0 : y0 + eh, x0 : x0 + ew] = 0.0
-    return x
+    return np.ascontiguousarray(x)
