@@ -1,0 +1,63 @@
+import json
+
+import pytest
+import torch
+
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.recipe import to_dict
+from gaitcompress.rerank.config import RerankRecipe, parse_rerank_recipe
+from gaitcompress.rerank.head import CarGaitHead
+from gaitcompress.rerank.stage import combine_runs, load_head, seed_runs, trained_heads
+from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.train.checkpoint import atomic_save
+
+
+def _save_head(path, seed):
+    torch.manual_seed(seed)
+    head = CarGaitHead(8, 4, heads=2)
+    torch.nn.init.normal_(head.attn.out_proj.weight)
+    atomic_save({"model": head.state_dict(), "spec": to_dict(head.spec), "kind": "rerank", "iteration": 1}, path)
+    return head
+
+
+def test_trained_heads_per_seed_folder(tmp_path):
+    saved = {s: _save_head(tmp_path / f"seed{s}" / "final.pt", s) for s in (2, 0, 10)}
+    heads = trained_heads(tmp_path)
+    assert list(heads) == [0, 2, 10]
+    x, y = torch.rand(3, 4, 8), torch.rand(3, 4, 8)
+    for s, head in heads.items():
+        torch.testing.assert_close(head(x, y), saved[s].eval()(x, y))
+    atomic_save({"model": {}, "kind": "fp32"}, tmp_path / "other.pt")
+    with pytest.raises(GaitCompressError, match="not a CarGait head"):
+        load_head(tmp_path / "other.pt")
+
+
+def test_seed_runs_and_recipe_validation():
+    cfg = parse_rerank_recipe({"model": "runs/x/final.pt", "run_dir": "runs/r"})
+    assert [r.run_dir for r in seed_runs(cfg, [0, 1])] == ["runs/r/seed0", "runs/r/seed1"]
+    assert seed_runs(cfg, [3])[0].run_dir == "runs/r" and seed_runs(cfg, [3])[0].seed == 3
+    assert cfg.optim.name == "adam" and cfg.rerank.k == 10 and cfg.pairs.top_v == 30
+    with pytest.raises(GaitCompressError, match="model"):
+        parse_rerank_recipe({})
+    with pytest.raises(GaitCompressError, match="unknown key"):
+        parse_rerank_recipe({"model": "m", "head": {"heds": 2}})
+    assert RerankRecipe().loss.beta == 0.1 and RerankRecipe().loss.alpha == 0.01
+
+
+def test_combine_runs_attaches_cost(tmp_path):
+    for name in ("teacher", "student"):
+        rows = [
+            {"method": m, "label": f"{name} + {m}", "model": name, "bits": "fp32", "seeds": [],
+             "metrics": {"R1": summarize([50.0])}}
+            for m in ("rerank-none", "rerank-kreciprocal", "rerank-cargait")
+        ]  # fmt: skip
+        write_results(make_results(name, rows, {"name": "synthgait"}, command="x"), tmp_path / name / "metrics.json")
+    cost = {
+        "ms_per_probe": {"first-stage": 1.0, "cargait": 2.0},
+        "ratio_to_first_stage": {"first-stage": 1.0, "cargait": 2.0},
+    }
+    (tmp_path / "teacher" / "cost.json").write_text(json.dumps(cost))
+    doc = combine_runs([tmp_path / "teacher", tmp_path / "student"], "table")
+    assert [r["label"] for r in doc["rows"]][::3] == ["teacher + rerank-none", "student + rerank-none"]
+    assert doc["rows"][2]["latency"]["p50_ms"] == 2.0 and doc["rows"][2]["latency"]["ratio_to"] == {"first-stage": 2.0}
+    assert "latency" not in doc["rows"][1] and "latency" not in doc["rows"][5]
