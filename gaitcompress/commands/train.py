@@ -62,5 +62,6 @@ def _seeds_table(doc: dict[str, Any]) -> Table:
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, m in row["metrics"].items():
         table.add_row(name, f"{m['mean']:.2f}", f"{m['std']:.2f}", "  ".join(f"{v:.2f}" for v in m["values"]))
-    table.caption = "wall time per run (s): " + ", ".join(str(s) for s in row["train"]["wall_s"])
+    wall, cpu = row["train"]["wall_s"], row["train"]["cpu_s"]
+    table.caption = f"per run: wall {wall} s, process CPU {cpu} s"
     return table
