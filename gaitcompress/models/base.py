@@ -49,8 +49,11 @@ class PartGaitModel(nn.Module):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
-    def forward_features(self, sils: Tensor) -> Tensor:
-        """Silhouettes `[N, T, H, W]` → per-frame feature maps `[N, T, C, h, w]`."""
+    def forward_features(self, sils: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Silhouettes `[N, T, H, W]` → per-frame feature maps `[N, T, C, h, w]`.
+
+        A per-frame backbone ignores `lengths`; one that mixes time takes them to keep padding out.
+        """
         return self.Backbone(sils.unsqueeze(2))  # [N, T, 1, H, W] → [N, T, C, h, w]
 
     def forward_head(self, feats: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
@@ -62,7 +65,7 @@ class PartGaitModel(nn.Module):
         return {"embeddings": embeddings, "logits": logits, "parts": parts}
 
     def forward(self, sils: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
-        return self.forward_head(self.forward_features(sils), lengths)
+        return self.forward_head(self.forward_features(sils, lengths), lengths)
 
     def tap_points(self) -> dict[str, str]:
         """Stage name → module path whose forward-*pre*-hook input is that stage's pre-activation output.

@@ -8,9 +8,10 @@ pairs with any GaitBase student. Written from the paper's description; its keys 
 OpenGait's. All convs are `Conv3d` on `[N, C, T, H, W]` (a 1×3×3 kernel is exactly a per-frame 3×3
 conv), so forward hooks inside the backbone see 5-D maps.
 
-Temporal convs zero-pad at the sequence ends; with padded batches (`lengths`) the last valid frames
-also see the padding, a small difference from running each sequence alone. Quarter width
-(`deepgait_p3d_w025`, 16/32/64/128) is the CPU-sized teacher.
+Temporal convs zero-pad at the sequence ends. In a padded batch, each temporal conv's input is zeroed
+past the row's length, so valid frames see exactly the zero padding they would see alone (in eval mode
+a padded row gives the same embeddings as the unpadded sequence). Quarter width (`deepgait_p3d_w025`,
+16/32/64/128) is the CPU-sized teacher.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from gaitcompress.models.base import PartGaitModel
@@ -75,11 +77,13 @@ class P3DBlock(nn.Module):
             )
         self.relu = act_layer()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        """`valid [N, 1, T, 1, 1]` (1 for real frames, 0 for padding) or None when all frames are real."""
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.relu1(self.bn1(self.conv1(x)))
         if self.temporal is not None:
-            out = self.relu_t(out + self.bn_t(self.temporal(out)))
+            mixed = self.temporal(out if valid is None else out * valid)  # padding enters as the zeros it replaces
+            out = self.relu_t(out + self.bn_t(mixed))
         out = self.bn2(self.conv2(out))
         return self.relu(out + shortcut)
 
@@ -106,11 +110,17 @@ class P3DBackbone(nn.Module):
             prev = c
         self.num_stages = len(channels)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         x = x.transpose(1, 2)  # [N, T, C, H, W] → [N, C, T, H, W]
+        valid = None
+        if lengths is not None:
+            frames = torch.arange(x.shape[2], device=x.device)
+            valid = (frames[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)  # [N, T]
+            valid = valid[:, None, :, None, None]  # [N, 1, T, 1, 1]
         x = self.relu(self.bn1(self.conv1(x)))
         for i in range(1, self.num_stages + 1):
-            x = getattr(self, f"layer{i}")(x)
+            for block in getattr(self, f"layer{i}"):
+                x = block(x, valid)
         return x.transpose(1, 2)  # [N, T, C4, h, w]
 
 
@@ -142,6 +152,9 @@ class DeepGaitP3D(PartGaitModel):
         backbone = P3DBackbone(channels, layers, cfg.strides, cfg.temporal, cfg.in_channels)
         super().__init__(backbone, channels[-1], embed_dim, cfg.parts, num_classes)
         self.cfg = cfg
+
+    def forward_features(self, sils: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.Backbone(sils.unsqueeze(2), lengths)  # [N, T, 1, H, W] → [N, T, C, h, w]
 
     def tap_points(self) -> dict[str, str]:
         taps = {"stem": "Backbone.relu"}
