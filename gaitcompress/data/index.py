@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from gaitcompress.data.batch import SeqMeta
 from gaitcompress.data.io import SUFFIXES, load_sequence
 from gaitcompress.errors import GaitCompressError
@@ -46,6 +48,24 @@ class DatasetIndex:
     def train_ids(self) -> list[str]:
         """Sorted training ids that have sequences; class index = position in this list."""
         return sorted({e.meta.id for e in self.train})
+
+    def summary(self, clip_frames: int = 30) -> dict[str, str]:
+        """Counts for `data check`: ids, sequences and frames per split, skips, ignored folders, short clips."""
+        out = {"root": str(self.root), "partition": str(self.partition)}
+        for name, entries in (("train", self.train), ("test", self.test)):
+            frames = np.array([e.frames for e in entries] or [0])
+            out[name] = (
+                f"{len({e.meta.id for e in entries})} ids, {len(entries)} sequences, "
+                f"{len({e.meta.type for e in entries})} types, {len({e.meta.view for e in entries})} views, "
+                f"frames {frames.min()}/{int(np.median(frames))}/{frames.max()} (min/median/max)"
+            )
+        out[f"train sequences < {clip_frames} frames (repeat-padded)"] = str(
+            sum(e.frames < clip_frames for e in self.train)
+        )
+        out["probes (PROBE_SET)"] = str(len(self.probe)) if self.probe is not None else "none"
+        out["skipped (on_bad=skip)"] = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
+        out["id folders not in the partition (ignored)"] = str(len(self.ignored_ids))
+        return out
 
     def split(self, name: str) -> list[SeqEntry]:
         if name not in ("train", "test"):

@@ -22,8 +22,10 @@ def normalise_frame(sil: np.ndarray, size: int = 64) -> np.ndarray:
     mass = img.sum(axis=0, dtype=np.int64).cumsum()
     centre = int(np.argmax(mass > mass[-1] / 2))
     half = size // 2
-    padded = np.pad(img, ((0, 0), (half, half)))
-    return np.ascontiguousarray(padded[:, centre : centre + size])
+    out = np.zeros((size, size), np.uint8)  # columns centre-half .. centre+half of img, zero outside it
+    lo, hi = max(centre - half, 0), min(centre + half, new_w)
+    out[:, lo - (centre - half) : hi - (centre - half)] = img[:, lo:hi]
+    return out
 
 
 def normalise(sils: np.ndarray, size: int = 64) -> np.ndarray:

@@ -10,7 +10,6 @@ frames at once: an array `[T, h, w]` per primitive.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from gaitcompress.data.synthgait.body import Scene
 from gaitcompress.data.synthgait.identity import Nuisance
@@ -62,14 +61,15 @@ def render(scene: Scene, view_deg: float, nuisance: Nuisance, rng: np.random.Gen
     canvas = np.zeros((t, height, width), bool)
 
     for pa, pb, ra, rb in caps:
-        pa, pb = pa - origin, pb - origin
+        pa, pb = (pa - origin).astype(np.float32), (pb - origin).astype(np.float32)
+        ra, rb = ra.astype(np.float32), rb.astype(np.float32)
         r = np.maximum(ra, rb)
         c0, r0 = np.floor(np.minimum(pa, pb).min(0) - r.max()).astype(int)
         c1, r1 = np.ceil(np.maximum(pa, pb).max(0) + r.max()).astype(int) + 1
         c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, width), min(r1, height)
         xs = (np.arange(c0, c1, dtype=np.float32) + 0.5)[None, None, :]  # [1, 1, w]
         ys = (np.arange(r0, r1, dtype=np.float32) + 0.5)[None, :, None]  # [1, h, 1]
-        ax, ay = pa[:, 0, None, None].astype(np.float32), pa[:, 1, None, None].astype(np.float32)
+        ax, ay = pa[:, 0, None, None], pa[:, 1, None, None]
         dx, dy = (pb[:, 0] - pa[:, 0])[:, None, None], (pb[:, 1] - pa[:, 1])[:, None, None]
         length2 = dx * dx + dy * dy + 1e-6
         u = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)  # [T, h, w] position along the axis
@@ -90,15 +90,24 @@ def render(scene: Scene, view_deg: float, nuisance: Nuisance, rng: np.random.Gen
     return _segmentation_noise(canvas, nuisance, rng)
 
 
+def _morph(sil: np.ndarray, grow: bool) -> np.ndarray:
+    """Per-frame 3×3 binary dilation (`grow`) or erosion of `[T, H, W]`, as 9 shifted views (scipy is 5× slower)."""
+    pad = np.pad(sil, ((0, 0), (1, 1), (1, 1)))  # outside the canvas is background, as scipy.ndimage
+    h, w = sil.shape[1:]
+    out = pad[:, 1 : h + 1, 1 : w + 1].copy()
+    for dy in range(3):
+        for dx in range(3):
+            view = pad[:, dy : dy + h, dx : dx + w]
+            out = out | view if grow else out & view
+    return out
+
+
 def _segmentation_noise(sil: np.ndarray, n: Nuisance, rng: np.random.Generator) -> np.ndarray:
     """Erosion/dilation, boundary pixel flips and a partial occluder, as a background subtractor makes them."""
-    plane = np.ones((1, 3, 3), bool)  # per-frame 3×3 neighbourhood
-    if n.erode < 0:
-        sil = ndimage.binary_erosion(sil, plane)
-    elif n.erode > 0:
-        sil = ndimage.binary_dilation(sil, plane)
+    if n.erode:
+        sil = _morph(sil, grow=n.erode > 0)
     if n.flip_rate > 0:
-        edge = ndimage.binary_dilation(sil, plane) & ~ndimage.binary_erosion(sil, plane)
+        edge = _morph(sil, grow=True) & ~_morph(sil, grow=False)
         sil = sil ^ (edge & (rng.random(sil.shape) < n.flip_rate))
     t, h, w = sil.shape
     if n.occlusion == "pole":  # a thin upright object the walker passes: its column moves across the clip
