@@ -1,0 +1,174 @@
+"""ONNX graph rewrites the INT8 export needs after tracing (numpy + onnx only, no torch).
+
+The TorchScript exporter writes a fake-quantized weight as `W(float) → QuantizeLinear → DequantizeLinear`
+and, because the convolution's weight is then no longer an initializer, leaves the BatchNormalization
+behind it unfolded. Two passes turn that into the standard QDQ form every runtime expects:
+
+- `fold_weight_quantizers`: `QuantizeLinear(initializer)` → an int8 initializer read by the DQ directly
+  (the file stores int8 weights; onnxruntime and TensorRT both want `DQ(int8 const) → Conv`).
+- `fold_batchnorm`: `DQ(q, s) → Conv → BatchNormalization` → `DQ(q', s') → Conv(+bias)` with, per output
+  channel, g = γ/√(σ² + ε), s' = s·|g|, q' = sign(g)·q, b' = (b − μ)·g + β. The integers are unchanged up to
+  sign (exact on the signed narrow grid, which is symmetric), so the deployed grid is the trained one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+class _Graph:
+    """Lookups over one graph: constants (initializers, Constant nodes, Identity of those), producers, consumers."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.graph = model.graph
+        self.inits = {t.name: t for t in self.graph.initializer}
+        self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers[name].append(node)
+
+    def const(self, name: str) -> np.ndarray | None:
+        if name in self.inits:
+            return numpy_helper.to_array(self.inits[name])
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            return numpy_helper.to_array(next(a.t for a in node.attribute if a.name == "value"))
+        if node is not None and node.op_type == "Identity":  # the exporter's de-duplicated initializers
+            return self.const(node.input[0])
+        return None
+
+    def add_init(self, array: np.ndarray, name: str) -> str:
+        self.graph.initializer.append(numpy_helper.from_array(array, name))
+        return name
+
+
+def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
+def _quantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int) -> np.ndarray:
+    """numpy QuantizeLinear: saturate(round_half_even(x / scale) + zero) in the zero point's dtype."""
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * x.ndim
+        shape[axis % x.ndim] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    info = np.iinfo(zero.dtype)
+    q = np.rint(x.astype(np.float64) / scale) + zero.astype(np.int64)  # np.rint rounds half to even
+    return np.clip(q, info.min, info.max).astype(zero.dtype)
+
+
+def fold_weight_quantizers(model: onnx.ModelProto) -> int:
+    """Replace every `QuantizeLinear` of a constant by its integer result; returns how many were folded."""
+    g = _Graph(model)
+    folded = []
+    for node in g.graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        x, scale, zero = (g.const(n) for n in node.input[:3])
+        if x is None or scale is None or zero is None:
+            continue
+        q = _quantize(x, scale, zero, _attr(node, "axis", 1))
+        name = g.add_init(q, node.output[0] + "_int")
+        for consumer in g.consumers[node.output[0]]:
+            consumer.input[:] = [name if i == node.output[0] else i for i in consumer.input]
+        folded.append(node)
+    for node in folded:
+        g.graph.node.remove(node)
+    remove_unused(model)
+    return len(folded)
+
+
+def fold_batchnorm(model: onnx.ModelProto) -> int:
+    """Fold each BatchNormalization that directly follows a Conv with a DQ'd per-channel weight.
+
+    Returns how many were folded. Raises when a negative BN gain would flip a −128 weight out of range
+    (impossible on the narrow grid `[−127, 127]` that weight quantizers use).
+    """
+    g = _Graph(model)
+    folded = []
+    for bn in g.graph.node:
+        if bn.op_type != "BatchNormalization":
+            continue
+        conv = g.producer.get(bn.input[0])
+        if conv is None or conv.op_type != "Conv":
+            continue
+        if len(g.consumers[conv.output[0]]) != 1:
+            continue  # the pre-BN value is read elsewhere: folding would change it
+        dq = g.producer.get(conv.input[1])
+        if dq is None or dq.op_type != "DequantizeLinear":
+            continue
+        q, s, zero = (g.const(n) for n in dq.input[:3])
+        gamma, beta, mean, var = (g.const(n) for n in bn.input[1:5])
+        if any(a is None for a in (q, s, zero, gamma, beta, mean, var)) or np.any(zero != 0):
+            continue
+        cout = q.shape[0]
+        gain = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + _attr_f(bn, "epsilon", 1e-5))
+        sign = np.where(gain < 0, -1, 1)
+        if np.any((sign < 0)[:, None] & (q.reshape(cout, -1) == np.iinfo(q.dtype).min)):
+            raise RuntimeError(f"{conv.name}: cannot fold BN with a negative gain into weights at the int8 minimum")
+        step = np.broadcast_to(s.astype(np.float64), (cout,)) if s.ndim == 0 else s.astype(np.float64)
+        new_step = np.where(gain == 0, step, step * np.abs(gain)).astype(np.float32)  # scales stay > 0
+        new_q = (q.astype(np.int32) * sign.reshape((cout,) + (1,) * (q.ndim - 1))).astype(q.dtype)
+        new_q[gain == 0] = 0
+        bias = g.const(conv.input[2]) if len(conv.input) > 2 else np.zeros(cout, np.float32)
+        new_bias = ((bias.astype(np.float64) - mean) * gain + beta).astype(np.float32)
+
+        base = conv.name or conv.output[0]
+        zero_c = np.zeros(cout, dtype=q.dtype)
+        names = [
+            g.add_init(new_q, f"{base}.weight_q"),
+            g.add_init(new_step, f"{base}.weight_scale"),
+            g.add_init(zero_c, f"{base}.weight_zero"),
+        ]
+        dq_out = f"{base}.weight_dq"
+        g.graph.node.insert(
+            list(g.graph.node).index(conv), helper.make_node("DequantizeLinear", names, [dq_out], axis=0)
+        )
+        conv.input[:] = [conv.input[0], dq_out, g.add_init(new_bias, f"{base}.bias")]
+        conv.output[0] = bn.output[0]
+        folded.append(bn)
+    for bn in folded:
+        g.graph.node.remove(bn)
+    remove_unused(model)
+    return len(folded)
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> int:
+    """Turn tensor-valued Constant nodes into initializers (scales and zero points become named data)."""
+    graph = model.graph
+    moved = [n for n in graph.node if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"]
+    for node in moved:
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(node.attribute[0].t)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
+        graph.node.remove(node)
+    return len(moved)
+
+
+def _attr_f(node: onnx.NodeProto, name: str, default: float) -> float:
+    return float(next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default))
+
+
+def remove_unused(model: onnx.ModelProto) -> None:
+    """Drop nodes nobody reads (to a fixed point), then unread initializers and stale value_info."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for node in graph.node for i in node.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        for node in dead:
+            graph.node.remove(node)
+        if not dead:
+            break
+    used = {i for node in graph.node for i in node.input}
+    for init in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(init)
+    live = used | outputs | {o for node in graph.node for o in node.output}
+    for info in [v for v in graph.value_info if v.name not in live]:
+        graph.value_info.remove(info)

@@ -1,0 +1,162 @@
+"""Exported graph vs PyTorch: output gap in quantization steps, and the first tensor where they part.
+
+Reference: the PyTorch model in eval mode — for QAT models that is the hard-rounding quantizer, what
+deploys. Outputs are compared in units of the last activation quantizer's step where there is one
+(`embeddings` come out of the per-part FC, so one input step of that FC is the natural unit), else in
+absolute and relative terms.
+
+Localisation (`tensor_gaps`): the torch side records, by forward hooks, the output of every activation
+module (`nn.ReLU`) and every per-tensor quantizer, in call order; the ONNX side exposes the outputs of
+the nodes the exporter placed under the same module scope (`/model/<path>/Relu`, `.../DequantizeLinear`)
+as extra graph outputs. The first pair whose gap exceeds the tolerance names the layer where the gap
+starts. The probe runs with onnxruntime optimisations off, the float simulation of the QDQ graph: it must agree
+with PyTorch to within a rounding tie at every quantizer, so a gap there is a wrong scale, a misplaced
+node or a bad fold. The fused integer kernels of the deployed session (level ALL) may differ further
+(requantization rounding; on AVX2 without VNNI, u8s8 kernels saturate int16 pair sums), which is why
+the deployed output gap is reported in steps and judged by rank-1.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from gaitcompress.export.onnx_export import INPUT
+from gaitcompress.export.runtime import make_session
+
+PROBE_OPS = {"Relu": "act", "DequantizeLinear": "quant"}
+
+
+@dataclass(frozen=True)
+class TensorGap:
+    """Gap at one probed tensor: `max_abs`, for quantizer outputs `steps` (max_abs / scale), and `frac_off`,
+    the fraction of elements off by more than one step (float probes: by more than `REL_TOL` of the range)."""
+
+    path: str  # module path in the PyTorch model
+    index: int  # which call of that module (a ReLU module may run twice in a block)
+    max_abs: float
+    steps: float | None
+    ref_max: float
+    frac_off: float
+
+    def exceeds(self, max_frac: float) -> bool:
+        return self.frac_off > max_frac
+
+
+REL_TOL = 1e-3
+
+
+def scope_path(node_name: str) -> str:
+    """ONNX node name → module path: '/model/Backbone/layer1/layer1.0/conv1/Conv' → 'Backbone.layer1.0.conv1'.
+
+    The TorchScript exporter names a child of a container `parent.child`, so a component that extends
+    the previous one replaces it. The leading `model` is `DeployWrapper.model`.
+    """
+    parts: list[str] = []
+    for comp in node_name.strip("/").split("/")[:-1]:
+        if parts and comp.startswith(parts[-1] + "."):
+            parts[-1] = comp
+        else:
+            parts.append(comp)
+    path = ".".join(parts)
+    return path.removeprefix("model.").removeprefix("model")
+
+
+def _probe_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Activation modules and per-tensor quantizers by path (what both sides can name)."""
+    out = {}
+    for path, m in model.named_modules():
+        per_tensor_quant = callable(getattr(m, "qparams", None)) and m.qparams()["axis"] is None
+        if isinstance(m, nn.ReLU) or per_tensor_quant:
+            out[path] = m
+    return out
+
+
+def torch_probes(model: nn.Module, sils: torch.Tensor) -> dict[tuple[str, int], np.ndarray]:
+    """(path, call index) → output of each probed module, for one forward of `model` on `sils`."""
+    seen: dict[tuple[str, int], np.ndarray] = {}
+    calls: dict[str, int] = defaultdict(int)
+    handles = []
+    for path, m in _probe_modules(model).items():
+
+        def hook(_m, _inp, out, path=path):
+            seen[(path, calls[path])] = out.detach().float().numpy()
+            calls[path] += 1
+
+        handles.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(sils)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def onnx_probes(path: str | Path, sils: np.ndarray) -> dict[tuple[str, int], np.ndarray]:
+    """(module path, call index) → value of each Relu / DequantizeLinear output (weights excluded)."""
+    graph = onnx.load(str(path))
+    inits = {t.name for t in graph.graph.initializer}
+    names: dict[str, tuple[str, int]] = {}
+    calls: dict[tuple[str, str], int] = defaultdict(int)
+    for node in graph.graph.node:
+        if node.op_type not in PROBE_OPS or node.input[0] in inits:
+            continue  # DQ of an int8 weight initializer is not an activation
+        p = scope_path(node.name)
+        kind = node.op_type
+        names[node.output[0]] = (p, calls[(p, kind)])
+        calls[(p, kind)] += 1
+    known = {o.name for o in graph.graph.output}
+    for name in names:
+        if name not in known:
+            graph.graph.output.append(onnx.ValueInfoProto(name=name))
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.onnx"
+        onnx.save(graph, str(probe))
+        session = make_session(probe, level="none")
+        wanted = [o.name for o in session.get_outputs() if o.name in names]
+        values = session.run(wanted, {INPUT: sils})
+    return {names[n]: v for n, v in zip(wanted, values, strict=True)}
+
+
+def _scales(model: nn.Module) -> dict[str, float]:
+    return {p: float(m.qparams()["scale"]) for p, m in _probe_modules(model).items() if hasattr(m, "qparams")}
+
+
+def tensor_gaps(model: nn.Module, onnx_path: str | Path, sils: torch.Tensor) -> list[TensorGap]:
+    """Gaps at every tensor both sides can name, in the torch model's execution order."""
+    ref = torch_probes(model, sils)
+    got = onnx_probes(onnx_path, sils.numpy())
+    scales = _scales(model)
+    gaps = []
+    for key, a in ref.items():
+        b = got.get(key)
+        if b is None or a.shape != b.shape or not a.size:
+            continue
+        diff = np.abs(a - b)
+        ref_max = float(np.abs(a).max())
+        scale = scales.get(key[0])
+        unit = scale * (1 + 1e-3) if scale else REL_TOL * max(ref_max, 1e-6)  # one step (ties) is not a gap
+        steps = float(diff.max()) / scale if scale else None
+        gaps.append(TensorGap(key[0], key[1], float(diff.max()), steps, ref_max, float((diff > unit).mean())))
+    return gaps
+
+
+def first_gap(gaps: Sequence[TensorGap], max_frac: float = 0.01) -> TensorGap | None:
+    """The first probed tensor with more than `max_frac` of its elements off by more than one step.
+
+    In a quantized graph only quantizer outputs are judged. Summation order differs between PyTorch and
+    onnxruntime, so a value on a rounding boundary can land one step apart, and that step can move a few
+    values downstream by more; such ties touch a tiny fraction of elements. A wrong scale, a misplaced
+    node or a bad fold moves most of them.
+    """
+    quantized = [g for g in gaps if g.steps is not None]
+    return next((g for g in quantized or gaps if g.exceeds(max_frac)), None)

@@ -1,0 +1,93 @@
+"""onnxruntime sessions for exported models, and what the graph optimiser made of them.
+
+onnxruntime turns `DequantizeLinear → Conv → QuantizeLinear` into one `QLinearConv` (and the like for
+Add, MatMul) only at graph optimisation level EXTENDED or higher, so every session here uses ALL.
+`fused_integer_nodes` saves the optimised graph (`SessionOptions.optimized_model_filepath`) and counts
+the integer kernels in it — the honest measure of whether an INT8 export really runs in INT8.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+from gaitcompress.errors import GaitCompressError
+
+# Integer kernels onnxruntime (CPU contrib ops included) fuses QDQ groups into.
+INTEGER_OPS = (
+    "QLinearConv",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearMatMul",
+    "QLinearGlobalAveragePool",
+    "QLinearAveragePool",
+    "QLinearConcat",
+    "QLinearLeakyRelu",
+    "QLinearSigmoid",
+    "QGemm",
+    "QLinearReduceMean",
+    "QLinearWhere",
+    "ConvInteger",
+    "MatMulInteger",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+)
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+LEVELS = {
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,  # what deploys: QDQ fused into integer kernels
+    "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,  # every node as written: the float QDQ simulation
+}
+
+
+def session_options(
+    threads: int = 0, optimized_path: str | Path | None = None, level: str = "all"
+) -> ort.SessionOptions:
+    """Graph optimisation `level` ('all' fuses QDQ, as ≥ EXTENDED does); `threads` > 0 pins the intra-op pool."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = LEVELS[level]
+    opts.log_severity_level = 3  # errors only: fp16 graphs on CPU log a note per inserted Cast
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    if optimized_path is not None:
+        opts.optimized_model_filepath = str(optimized_path)
+    return opts
+
+
+def make_session(
+    path: str | Path,
+    device: str = "cpu",
+    threads: int = 0,
+    optimized_path: str | Path | None = None,
+    level: str = "all",
+) -> ort.InferenceSession:
+    """An onnxruntime session on `device` ('cpu' or 'cuda'), refusing a CUDA request it cannot honour."""
+    if device not in PROVIDERS:
+        raise GaitCompressError(f"unknown onnxruntime device {device!r}", "use 'cpu' or 'cuda'")
+    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise GaitCompressError(
+            "onnxruntime here has no CUDAExecutionProvider", "install onnxruntime-gpu on a CUDA machine, or use cpu"
+        )
+    opts = session_options(threads, optimized_path, level)
+    return ort.InferenceSession(str(path), opts, providers=PROVIDERS[device])
+
+
+def optimized_op_counts(path: str | Path, device: str = "cpu") -> Counter[str]:
+    """Operator histogram of the graph onnxruntime actually runs (after its optimiser)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        optimized = Path(tmp) / "optimized.onnx"
+        make_session(path, device, optimized_path=optimized)
+        graph = onnx.load(str(optimized))
+    return Counter(node.op_type for node in graph.graph.node)
+
+
+def fused_integer_nodes(path: str | Path, device: str = "cpu") -> dict[str, int]:
+    """Count of each integer kernel in the optimised graph, e.g. {'QLinearConv': 19, 'QLinearAdd': 4}."""
+    counts = optimized_op_counts(path, device)
+    return {op: counts[op] for op in INTEGER_OPS if counts[op]}

@@ -1,0 +1,154 @@
+"""FP32 / FP16 / INT8-QDQ ONNX export: numerics, graph structure, metadata, atomic failure."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadata
+from gaitcompress.export.parity import first_gap, tensor_gaps
+from gaitcompress.export.qdq import export_qdq
+from gaitcompress.export.runtime import fused_integer_nodes, make_session
+from gaitcompress.models import create_model
+from gaitcompress.quant.prepare import QConfig, quantize_model
+
+SPEC = InputSpec(height=16, width=11, frames=4)
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = create_model("gaitbase_w0125", num_classes=5).eval()
+    for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):  # non-trivial folds
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(-1.5, 1.5)  # negative gains too: the fold must flip those channels
+    return m
+
+
+@pytest.fixture(scope="module")
+def sils() -> torch.Tensor:
+    torch.manual_seed(1)
+    return (torch.rand(3, 5, SPEC.height, SPEC.width) > 0.5).float()
+
+
+def _ops(path) -> list[str]:
+    return [n.op_type for n in onnx.load(str(path)).graph.node]
+
+
+def _qat(model, sils, preset: str, placement: str) -> torch.nn.Module:
+    q = quantize_model(model, QConfig.preset(preset, placement=placement)).eval()
+    with torch.no_grad():
+        q(sils)  # LSQ steps initialise on the first forward (eval: BN keeps its statistics)
+    return q
+
+
+def test_fp32_matches_torch_with_dynamic_axes_and_metadata(model, sils, tmp_path):
+    path = export_onnx(model, tmp_path / "m.onnx", "fp32", SPEC, outputs=("embeddings", "parts"), metadata={"a": 1})
+    assert "BatchNormalization" not in _ops(path)
+    emb, parts = make_session(path).run(None, {"sils": sils.numpy()})  # batch 3, 5 frames: not the traced shape
+    with torch.no_grad():
+        ref = model(sils)
+    np.testing.assert_allclose(emb, ref["embeddings"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(parts, ref["parts"].numpy(), atol=1e-5)
+    meta = read_metadata(path)
+    assert meta["format"] == "fp32" and meta["a"] == 1 and meta["input"]["shape"] == ["N", "T", 16, 11]
+    assert [f.name for f in tmp_path.iterdir()] == ["m.onnx"]  # no temp files left
+
+
+def test_fp16_keeps_float32_io(model, sils, tmp_path):
+    path = export_onnx(model, tmp_path / "h.onnx", "fp16", SPEC)
+    graph = onnx.load(str(path))
+    assert graph.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.graph.initializer)
+    (emb,) = make_session(path).run(None, {"sils": sils.numpy()})
+    with torch.no_grad():
+        ref = model(sils)["embeddings"].numpy()
+    assert np.abs(emb - ref).max() < 1e-2 * np.abs(ref).max()
+
+
+CASES = [("w8a8", "ort"), ("w8a8", "trt"), ("w4a4", "ort"), ("w4a4", "trt")]
+
+
+@pytest.fixture(scope="module")
+def exported(model, sils, tmp_path_factory) -> dict[tuple[str, str], tuple[torch.nn.Module, object]]:
+    """Each (preset, placement): the QAT model and its INT8 export, made once for the module."""
+    out = {}
+    for preset, placement in CASES:
+        qat = _qat(model, sils, preset, placement)
+        out[(preset, placement)] = qat, export_qdq(qat, tmp_path_factory.mktemp(preset) / "q.onnx", placement, SPEC)
+    return out
+
+
+@pytest.mark.parametrize(("preset", "placement"), CASES)
+def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, placement):
+    qat, path = exported[(preset, placement)]
+    graph = onnx.load(str(path))
+    ops = [n.op_type for n in graph.graph.node]
+    assert "BatchNormalization" not in ops and graph.opset_import[0].version >= 13
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
+    producers = {o: n for n in graph.graph.node for o in n.output}
+    convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    assert len(convs) == sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) + 1  # + per-part FC
+    wbits = 7 if preset == "w8a8" else 3
+    for conv in convs:  # every conv reads DQ(activation) and DQ(int8 per-channel weight), zero point 0
+        act, weight = (producers[i] for i in conv.input[:2])
+        assert act.op_type == weight.op_type == "DequantizeLinear"
+        q, scale, zero = (inits[i] for i in weight.input)
+        assert q.dtype == np.int8 and np.abs(q).max() <= 2**wbits - 1 and not zero.any()
+        assert scale.shape == (q.shape[0],) and (scale > 0).all()
+    for node in graph.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[1] in inits:
+            assert (inits[node.input[1]] > 0).all()
+    if placement == "trt":
+        dtypes = {inits[n.input[2]].dtype for n in graph.graph.node if n.op_type == "QuantizeLinear"}
+        assert dtypes == {np.dtype(np.int8)}  # TensorRT takes int8 Q/DQ only
+        assert read_metadata(path)["trt_incompatible"] == []
+    if preset == "w4a4":
+        assert "Clip" in ops  # 4-bit grids in int8 containers
+    gaps = tensor_gaps(qat, path, sils)
+    assert len(gaps) >= 10
+    assert first_gap(gaps) is None, first_gap(gaps)
+
+
+def test_ort_placement_fuses_integer_kernels(exported):
+    fused = fused_integer_nodes(exported[("w8a8", "ort")][1])
+    assert fused.get("QLinearConv", 0) >= 6 and fused.get("QLinearAdd", 0) >= 3
+
+
+def test_gap_is_located_at_the_broken_layer(sils, exported, tmp_path):
+    qat, good = exported[("w8a8", "trt")]
+    graph = onnx.load(str(good))
+    q = next(n for n in graph.graph.node if n.name.endswith("layer2.0/conv2/input_quant/QuantizeLinear"))
+    scale = next(t for t in graph.graph.initializer if t.name == q.input[1])
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 8, scale.name))  # a wrong step
+    onnx.save(graph, str(tmp_path / "broken.onnx"))
+    gap = first_gap(tensor_gaps(qat, tmp_path / "broken.onnx", sils))
+    assert gap is not None and gap.path == "Backbone.forward_block.layer2.0.conv2.input_quant"
+
+
+def test_opset_too_low_for_int8_is_refused(exported, tmp_path):
+    with pytest.raises(GaitCompressError, match="opset 12"):
+        export_qdq(exported[("w8a8", "ort")][0], tmp_path / "q.onnx", "ort", SPEC, opset=12)
+    assert not any(tmp_path.iterdir())
+
+
+def test_failed_export_leaves_nothing(model, tmp_path):
+    def broken(graph):
+        raise RuntimeError("rewrite failed")
+
+    (tmp_path / "m.onnx").write_text("previous good file")
+    with pytest.raises(RuntimeError, match="rewrite failed"):
+        export_onnx(model, tmp_path / "m.onnx", "fp32", SPEC, rewrite=broken)
+    assert (tmp_path / "m.onnx").read_text() == "previous good file"
+    assert [f.name for f in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_unwritable_folder_is_a_clear_error(model, tmp_path):
+    (tmp_path / "file").write_text("")  # a folder below a regular file cannot exist, even for root
+    with pytest.raises(GaitCompressError, match="not writable"):
+        export_onnx(model, tmp_path / "file" / "out" / "m.onnx", "fp32", SPEC)
