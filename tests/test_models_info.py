@@ -41,3 +41,14 @@ def test_info_compares_registered_models():
 def test_info_unknown_path_is_one_clear_error(tmp_path):
     result = _invoke(str(tmp_path / "missing.pt"))
     assert result.exit_code != 0 and "no checkpoint" in str(result.exception)
+
+
+def test_info_qat_checkpoint_shows_bits_and_bitops(tmp_path):
+    from gaitcompress.quant.checkpoint import save_quantized
+    from gaitcompress.quant.prepare import PRESETS, quantize_model
+
+    qmodel = quantize_model(create_model("gaitbase_w0125", num_classes=4), PRESETS["w4a4"])
+    save_quantized(qmodel, PRESETS["w4a4"], tmp_path / "q.pt")
+    result = _invoke(str(tmp_path / "q.pt"), "--frames", "2", "--input", "16", "11")
+    assert result.exit_code == 0, result.output
+    assert "BitOPs" in result.output and "4/4" in result.output

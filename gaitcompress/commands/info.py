@@ -6,6 +6,7 @@ compares the variants' parameters and MACs.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -34,11 +35,24 @@ def info(target: TargetArg, frames: FramesOpt = 30, input_size: InputOpt = (64, 
 def _show(path: Path, frames: int, input_size: tuple[int, int], name: str | None) -> None:
     from rich.table import Table
 
-    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.models.checkpoint import load_checkpoint, read_checkpoint
     from gaitcompress.models.cost import format_count, layer_table, model_cost
     from gaitcompress.train.checkpoint import resolve_checkpoint
 
-    model = load_checkpoint(resolve_checkpoint(path), name=name)
+    path = resolve_checkpoint(path)
+    extra, bitops = {}, None
+    if read_checkpoint(path).get("kind") != "qat":
+        model = load_checkpoint(path, name=name)
+    else:  # the quantized model, with its bit widths and BitOPs (DESIGN §9)
+        from gaitcompress.quant.checkpoint import load_quantized
+        from gaitcompress.quant.cost import layer_bits, quant_cost
+
+        model = load_quantized(path)
+        bits = layer_bits(model)
+        extra = {"bits w/a": lambda r: "{}/{}".format(*bits.get(r.path, (32, 32))),
+                 "BitOPs": lambda r: "—" if r.type == "BNNeck"  # a training-only head: not counted (quant.cost)
+                 else format_count(r.macs * math.prod(bits.get(r.path, (32, 32))) / 1024)}  # fmt: skip
+        bitops = quant_cost(model, frames, input_size)["bitops"]
     cost, spec = model_cost(model, frames, input_size), model.spec
     summary = Table("", "", title=str(path), show_header=False)
     for key, value in [("family", spec.family), ("name", spec.name), ("params", format_count(cost.params)),
@@ -46,7 +60,9 @@ def _show(path: Path, frames: int, input_size: tuple[int, int], name: str | None
                        ("MACs per frame", format_count(cost.macs_per_frame)), ("parts", str(spec.parts)),
                        ("classes", str(spec.num_classes))]:  # fmt: skip
         summary.add_row(key, value)
-    header, rows = layer_table(cost)
+    if bitops is not None:
+        summary.add_row("BitOPs (conv + part FC)", format_count(bitops))
+    header, rows = layer_table(cost, extra)
     layers = Table(title="per-layer MACs (per sequence)")
     for column in header:
         layers.add_column(column, overflow="fold")
