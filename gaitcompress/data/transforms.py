@@ -50,7 +50,14 @@ def _linear_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`[T, H, W]` → `[T, h, w]`: area averaging when shrinking (thin limbs stay as grey), linear when enlarging."""
+    """`[T, H, W]` → `[T, h, w]`: area averaging when shrinking (thin limbs stay as grey), linear when enlarging.
+
+    A torch tensor in gives a CPU torch tensor out (generated clips are resized with the loader's rule).
+    """
+    if not isinstance(x, np.ndarray):
+        import torch
+
+        return torch.from_numpy(resize(x.detach().float().cpu().numpy(), size))
     (h_in, w_in), (h, w) = x.shape[-2:], size
     if (h_in, w_in) == (h, w):
         return x
