@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from gaitcompress.data import DataConfig, build_test_loader, build_train_loader, num_classes, train_ids
+from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, build_train_loader, num_classes, train_ids
 from gaitcompress.data.index import build_index
 from gaitcompress.data.io import load_sequence
 from gaitcompress.errors import GaitCompressError
@@ -125,3 +125,25 @@ def test_loader_worker_error_names_file(tmp_path):
     (root / "004" / "nm-01" / "090" / "090.pkl").write_bytes(b"garbage")  # broken after the index was built
     with pytest.raises(GaitCompressError, match="004/nm-01/090/090.pkl"):
         list(loader)
+
+
+def test_probe_set_entries_with_dashed_types(tmp_path):
+    root = make_dataset(tmp_path / "ds")
+    part = {"TRAIN_SET": ["001", "002", "003"], "TEST_SET": ["004", "005"], "PROBE_SET": ["004-nm-02-090"]}
+    (root / "partition.json").write_text(json.dumps(part))
+    assert build_index(str(root)).probe == frozenset({SeqMeta("004", "nm-02", "090")})
+    part["PROBE_SET"].append("005-nm-09-000")
+    (root / "partition.json").write_text(json.dumps(part))
+    build_index.cache_clear()
+    with pytest.raises(GaitCompressError, match="'005-nm-09-000' has no test sequence"):
+        build_index(str(root))
+
+
+def test_max_train_seqs_per_id_is_a_stable_subset(tmp_path):
+    root = make_dataset(tmp_path / "ds")
+    cfg = DataConfig(dataset="tiny", root=str(root), train_frames=2, batch_p=3, batch_k=2, max_train_seqs_per_id=1)
+    loader = build_train_loader(cfg, seed=0)
+    seen = {m for _ in range(5) for m in next(loader).meta}
+    assert len(seen) == 3 and len({m.id for m in seen}) == 3  # one sequence per id, drawn again and again
+    again = build_train_loader(cfg, seed=1)
+    assert {m for _ in range(5) for m in next(again).meta} == seen
