@@ -1,0 +1,1 @@
+../gaitcompress/export/tensorrt_builder.py
