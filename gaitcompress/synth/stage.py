@@ -13,7 +13,7 @@ frames at `input_size`), best sampled `fixed_ordered` so a clip is a contiguous 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaitcompress.data import DataConfig, build_test_loader, build_train_loader
+from gaitcompress.data import DataConfig, build_test_loader, build_train_loader, num_classes
 from gaitcompress.data.loader import load_index
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.progress import NULL, Tracker
@@ -269,20 +269,51 @@ def run_synth_augment(
     """Train one recognizer recipe per arm (e.g. real-only, real+synth) over `seeds`; one table, a row per arm.
 
     Each arm is a plain `gaitcompress train` recipe (its `method` names the row); the generated data enters an arm
-    through its `data.mix` section, so this only runs and collects.
+    through its `data.mix` section, so this only runs and collects. Runs go to `<run_dir>/seed<s>` (as
+    `gaitcompress train --seeds`); a seed whose folder already holds `metrics.json` for the identical recipe is
+    read back instead of retrained, so an interrupted experiment continues where it stopped.
     """
-    from gaitcompress.train.stage import run_seeds
+    from gaitcompress.models import create_model
+    from gaitcompress.train.config import parse_recipe
+    from gaitcompress.train.stage import dataset_info, result_row, run_train
 
-    rows, dataset = [], None
+    rows, dataset = [], {}
     for label, recipe in recipes.items():
-        doc = run_seeds(recipe, seeds, tracker)["results"]
-        row = dict(doc["rows"][0])
+        base_dir = recipe.get("run_dir", "runs/train")
+        per_seed, walls = [], []
+        for seed in seeds:
+            run = {**recipe, "seed": seed, "run_dir": f"{base_dir}/seed{seed}"}
+            done = _finished_run(run)
+            if done is None:
+                done = run_train(run, tracker)
+                done = {"metrics": done["metrics"], "wall_s": done["wall_s"]}
+            per_seed.append(done["metrics"])
+            walls.append(round(done["wall_s"], 1))
+        cfg = parse_recipe({**recipe, "seed": seeds[0]})
+        model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
+        row = result_row(cfg, model, per_seed, seeds)
         row["label"] = f"{label}: {row['label']}"
-        mix = recipe.get("data", {}).get("mix")
-        row["data"] = {"max_train_seqs_per_id": recipe.get("data", {}).get("max_train_seqs_per_id"), "mix": mix}
+        row["train"] = {"iterations": cfg.train.iterations, "wall_s": walls}
+        row["data"] = {"max_train_seqs_per_id": cfg.data.max_train_seqs_per_id, "mix": to_dict(cfg.data.mix)}
         rows.append(row)
-        dataset = dataset or doc["dataset"]
-    doc = make_results("synth-augment-synthgait", rows, dataset or {})
+        dataset = dataset or dataset_info(replace(cfg.data, mix=None))
+    doc = make_results("synth-augment-synthgait", rows, dataset)
     if out is not None:
         write_results(doc, out)
     return doc
+
+
+def _finished_run(run: dict[str, Any]) -> dict[str, Any] | None:
+    """`{'metrics', 'wall_s'}` of a run folder that finished this exact recipe, else None."""
+    import json
+
+    import yaml
+
+    folder = Path(run["run_dir"])
+    if not (folder / "metrics.json").is_file() or not (folder / "recipe.yaml").is_file():
+        return None
+    saved = yaml.safe_load((folder / "recipe.yaml").read_text())
+    if json.dumps(saved, sort_keys=True, default=str) != json.dumps(run, sort_keys=True, default=str):
+        return None
+    row = json.loads((folder / "metrics.json").read_text())["rows"][0]
+    return {"metrics": {k: v["mean"] for k, v in row["metrics"].items()}, "wall_s": row["train"]["wall_s"]}
