@@ -86,11 +86,17 @@ def quantize_onnx_static(
 
 
 def run_ptq(
-    cfg: TrainRecipe, checkpoint: str | Path, work_dir: str | Path, calib_batches: int = 8, tracker: Tracker = NULL
+    cfg: TrainRecipe,
+    checkpoint: str | Path,
+    work_dir: str | Path,
+    calib_batches: int = 8,
+    tracker: Tracker = NULL,
+    score_fp32: bool = True,
 ) -> dict[str, Any]:
     """PTQ-8 of `checkpoint`: returns `{'metrics', 'metrics_fp32_onnx', 'cost', 'onnx', 'wall_s'}`.
 
-    The FP32 ONNX graph is scored too, so the table separates what the export costs from what PTQ costs.
+    With `score_fp32` the FP32 ONNX graph is scored too, so a table can separate what the export costs from what
+    PTQ costs (`metrics_fp32_onnx` is empty otherwise).
     """
     tic = time.perf_counter()
     work_dir = Path(work_dir)
@@ -102,8 +108,10 @@ def run_ptq(
     fp32_path = export_onnx(model, work_dir / "fp32.onnx", "fp32", spec)
     loader = build_train_loader(cfg.data, seed=cfg.seed)
     int8_path = quantize_onnx_static(fp32_path, work_dir / "ptq_int8.onnx", TrainCalibration(loader, calib_batches))
-    results = {}
+    results: dict[str, dict[str, float]] = {"fp32_onnx": {}}
     for name, path in (("fp32_onnx", fp32_path), ("int8", int8_path)):
+        if name == "fp32_onnx" and not score_fp32:
+            continue
         res = evaluate_model(OrtGaitModel(path), cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric)
         results[name] = dict(res.metrics)
     macs = sum(layer.macs for layer in layer_macs(model, cfg.data.train_frames, (h, w)) if layer.type != "BNNeck")
