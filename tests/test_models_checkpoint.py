@@ -43,7 +43,14 @@ def test_opengait_full_layout_with_prefix_and_teacher(tmp_path):
     model = _trained_like("gaitbase_w0125", num_classes=5, parts=8)
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     state["teacher.Backbone.conv.weight"] = torch.zeros(3)
-    ckpt = {"model": state, "optimizer": {"state": {}, "param_groups": []}, "scheduler": {}, "iteration": 60000}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[20000, 40000, 50000], gamma=0.1)
+    ckpt = {
+        "model": state,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "iteration": 60000,
+    }
     torch.save(ckpt, tmp_path / "opengait.pt")
     loaded = load_checkpoint(tmp_path / "opengait.pt", name="gaitbase_w0125")
     assert loaded.spec.parts == 8 and loaded.spec.num_classes == 5
@@ -100,3 +107,12 @@ def test_bad_files(tmp_path):
     torch.save({"model": {}, "kind": "qat"}, tmp_path / "qat.pt")
     with pytest.raises(GaitCompressError, match="quantization-aware"):
         load_checkpoint(tmp_path / "qat.pt")
+
+
+def test_opengait_embedding_width_is_inferred(tmp_path):
+    model = _trained_like("gaitbase_w0125", num_classes=5, embed_dim=48)
+    save_opengait(model, tmp_path / "m.pt")
+    loaded = load_checkpoint(tmp_path / "m.pt", name="gaitbase_w0125")
+    assert loaded.embed_dim == 48
+    sils = torch.rand(1, 3, H, W)
+    assert torch.equal(_embeddings(loaded, sils), _embeddings(model, sils))

@@ -11,9 +11,7 @@ Every mismatch is a `GaitCompressError` naming the key and both shapes.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,13 +25,16 @@ from gaitcompress.models.registry import create_model
 CLASSIFIER_KEY = "BNNecks.fc_bin"  # [P, E, K]: parts, embedding width, classes
 
 
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """`torch.load(weights_only=True)` with clear errors for a missing or non-checkpoint file."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """`torch.load(weights_only=True)` onto the CPU, with clear errors for a missing or non-checkpoint file.
+
+    Loading onto the CPU first lets a checkpoint saved on a GPU open on a machine without one.
+    """
     path = Path(path)
     if not path.is_file():
         raise GaitCompressError(f"checkpoint not found: {path}", "check the path (runs/<name>/checkpoints/*.pt)")
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         raise GaitCompressError(
             f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0]})",
@@ -110,7 +111,7 @@ def load_checkpoint(
     `name` picks the variant for OpenGait checkpoints (default `gaitbase`); for gaitcompress ones it
     must agree with the stored spec. `num_classes`, when given, must agree with the checkpoint.
     """
-    ckpt = read_checkpoint(path, device)
+    ckpt = read_checkpoint(path)
     if ckpt.get("kind") == "qat":
         raise GaitCompressError(
             f"{path} holds a quantization-aware model", "load it through gaitcompress.quant (it adds quantizers)"
@@ -130,9 +131,9 @@ def load_checkpoint(
     else:
         kwargs: dict[str, Any] = {"num_classes": num_classes}
         classifier = state.get(CLASSIFIER_KEY)
-        if classifier is not None and classifier.dim() == 3:
-            kwargs["parts"] = int(classifier.shape[0])
-            kwargs["num_classes"] = num_classes or int(classifier.shape[2])
+        if classifier is not None and classifier.dim() == 3:  # [P, E, K]
+            parts, embed_dim, classes = classifier.shape
+            kwargs.update(parts=int(parts), embed_dim=int(embed_dim), num_classes=num_classes or int(classes))
         model = create_model(name or "gaitbase", **kwargs)
     load_weights(model, state, str(path))
     return model.to(device).eval()
@@ -140,15 +141,7 @@ def load_checkpoint(
 
 def save_opengait(model: nn.Module, path: str | Path) -> Path:
     """Write `{'model': state_dict}` (OpenGait's layout, loadable by OpenGait for GaitBase) atomically."""
+    from gaitcompress.train.checkpoint import atomic_save
+
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"model": model.state_dict()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_save({"model": model.state_dict()}, path)
