@@ -56,7 +56,9 @@ def test_pickle_npy_npz_roundtrip(tmp_path, protocol):
     (tmp_path / "a.pkl").write_bytes(pickle.dumps(arr, protocol=protocol))
     np.save(tmp_path / "a.npy", arr)
     np.savez(tmp_path / "a.npz", sils=arr)
-    for name in ("a.pkl", "a.npy", "a.npz"):
+    np.save(tmp_path / "b.npy", arr > 0)  # bool and float [0, 1] silhouettes map to 0..255
+    np.save(tmp_path / "f.npy", arr.astype(np.float32) / 255)
+    for name in ("a.pkl", "a.npy", "a.npz", "b.npy", "f.npy"):
         assert np.array_equal(load_sequence(tmp_path / name), arr)
 
 

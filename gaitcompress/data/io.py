@@ -112,6 +112,8 @@ def check_array(arr: np.ndarray, path: str | Path) -> np.ndarray:
         )
     if arr.shape[0] == 0:
         raise GaitCompressError(f"{path}: has zero frames", "remove this sequence or re-run the pretreatment")
+    if arr.dtype.kind == "b":
+        return arr.astype(np.uint8) * np.uint8(255)
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise GaitCompressError(f"{path}: contains NaN or inf values", "re-create the file from the images")
