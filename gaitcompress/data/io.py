@@ -118,7 +118,7 @@ def check_array(arr: np.ndarray, path: str | Path) -> np.ndarray:
         if not np.isfinite(arr).all():
             raise GaitCompressError(f"{path}: contains NaN or inf values", "re-create the file from the images")
         scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
-        arr = arr * scale
+        arr = np.rint(arr * scale)  # round, or 0.5·255 grey would truncate one level down
     if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
         raise GaitCompressError(
             f"{path}: values {arr.min()}..{arr.max()} are outside 0..255", "store silhouettes as uint8 0..255"
