@@ -23,10 +23,10 @@ import torch
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.data.batch import Batch
 from gaitcompress.evaluation import evaluate_model
+from gaitcompress.export.bitops import bitops_report
 from gaitcompress.export.onnx_export import INPUT, InputSpec, export_onnx
 from gaitcompress.export.runtime import make_session
 from gaitcompress.models.checkpoint import load_checkpoint
-from gaitcompress.models.cost import layer_macs
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import TrainRecipe
@@ -114,13 +114,8 @@ def run_ptq(
             continue
         res = evaluate_model(OrtGaitModel(path), cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric)
         results[name] = dict(res.metrics)
-    macs = sum(layer.macs for layer in layer_macs(model, cfg.data.train_frames, (h, w)) if layer.type != "BNNeck")
-    cost = {
-        "macs": int(macs),
-        "bitops": int(round(macs * 8 * 8 / 1024)),
-        "params": sum(p.numel() for p in model.parameters()),
-        "frames": cfg.data.train_frames,
-    }
+    cost = bitops_report(model, cfg.data.train_frames, (h, w)).as_cost()
+    cost["bitops"] = round(cost["macs"] * 8 * 8 / 1024)  # every conv and the part FC (MatMul) run int8 × int8
     return {
         "metrics": results["int8"],
         "metrics_fp32_onnx": results["fp32_onnx"],

@@ -32,10 +32,10 @@ from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.distill.module import DistillModule
 from gaitcompress.distill.terms import TermConfig
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.bitops import bitops_report
 from gaitcompress.models.checkpoint import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.quant.checkpoint import save_quantized
-from gaitcompress.quant.cost import quant_cost
 from gaitcompress.quant.prepare import QConfig, quantize_model, set_mode
 from gaitcompress.quant.schedule import SoftKConfig
 from gaitcompress.recipe import save_recipe
@@ -149,7 +149,7 @@ def _quantize(cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker
     )  # fmt: skip
     wall = time.perf_counter() - tic
     frames = cfg.data.train_frames
-    cost = quant_cost(qmodel, frames, tuple(cfg.data.input_size))
+    cost = bitops_report(qmodel, frames, tuple(cfg.data.input_size)).as_cost()
     row = {
         "method": cfg.method,
         "label": _label(cfg),

@@ -47,11 +47,9 @@ def fp32_row(recipe: dict[str, Any], student: str, seeds: list[int], tracker: Tr
     cfg = parse_quant_recipe({**recipe, "quant": {**recipe["quant"], "checkpoint": student}})
     model = load_checkpoint(ckpt_io.resolve_checkpoint(student), None, num_classes(cfg.data))
     res = evaluate_model(model, cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric)
-    from gaitcompress.models.cost import layer_macs
+    from gaitcompress.export.bitops import bitops_report
 
-    macs = sum(
-        x.macs for x in layer_macs(model, cfg.data.train_frames, tuple(cfg.data.input_size)) if x.type != "BNNeck"
-    )
+    cost = bitops_report(model, cfg.data.train_frames, tuple(cfg.data.input_size)).as_cost()
     return {
         "method": "fp32",
         "label": f"FP32 student ({student})",
@@ -59,9 +57,8 @@ def fp32_row(recipe: dict[str, Any], student: str, seeds: list[int], tracker: Tr
         "bits": "fp32",
         "seeds": seeds,
         "metrics": {k: summarize([v] * len(seeds)) for k, v in res.metrics.items()},
-        "cost": {"macs": macs, "bitops": macs, "params": sum(p.numel() for p in model.parameters()),
-                 "frames": cfg.data.train_frames},
-    }  # fmt: skip
+        "cost": cost,
+    }
 
 
 def ptq_row(recipe: dict[str, Any], student: str, seeds: list[int], runs: Path) -> dict[str, Any]:
