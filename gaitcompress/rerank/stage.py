@@ -40,7 +40,7 @@ def load_frozen_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     ckpt = ckpt_io.load(file)
     if ckpt.get("kind") == "qat":
         try:
-            from gaitcompress.quant import load_quantized
+            from gaitcompress.quant.checkpoint import load_quantized
         except ImportError as exc:
             raise GaitCompressError(f"{file} is a QAT checkpoint and gaitcompress.quant cannot load it yet") from exc
         model = load_quantized(file)
