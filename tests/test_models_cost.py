@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gaitcompress.models import create_model
 from gaitcompress.models.cost import layer_macs, model_cost
@@ -31,4 +32,13 @@ def test_layer_macs_scale_with_frames_and_list_part_fc():
     assert by_path["FCs"].type == "SeparateFCs" and by_path["FCs"].macs == 16 * 64 * 32  # per sequence
     conv = "Backbone.forward_block.layer1.0.conv1"
     assert by_path[conv].macs == 3 * {r.path: r for r in one}[conv].macs  # per frame × T
-    assert model.training  # mode restored
+    assert model.training  # the model itself is untouched
+
+
+def test_cost_leaves_lazy_state_alone():
+    from gaitcompress.quant.prepare import PRESETS, quantize_model
+
+    qmodel = quantize_model(create_model("gaitbase_w0125", num_classes=5), PRESETS["w8a8"])
+    before = {k: v.clone() for k, v in qmodel.state_dict().items()}
+    model_cost(qmodel, frames=2, input_size=(16, 11))
+    assert all(torch.equal(before[k], v) for k, v in qmodel.state_dict().items())  # no quantizer initialised

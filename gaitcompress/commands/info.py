@@ -6,7 +6,6 @@ compares the variants' parameters and MACs.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ NameOpt = Annotated[str | None, typer.Option("--name", help="Variant of an OpenG
 
 
 def info(target: TargetArg, frames: FramesOpt = 30, input_size: InputOpt = (64, 44), name: NameOpt = None) -> None:
-    """Show a checkpoint's model, parameters, MACs (total and per frame) and per-layer MACs."""
+    """Show a checkpoint's model, parameters, MACs (total and per frame), BitOPs and per-layer cost."""
     from gaitcompress.models import list_models
 
     if not target.exists() and list_models(str(target)):
@@ -35,35 +34,26 @@ def info(target: TargetArg, frames: FramesOpt = 30, input_size: InputOpt = (64, 
 def _show(path: Path, frames: int, input_size: tuple[int, int], name: str | None) -> None:
     from rich.table import Table
 
+    from gaitcompress.export.bitops import bitops_columns, bitops_report
     from gaitcompress.models.checkpoint import load_checkpoint, read_checkpoint
     from gaitcompress.models.cost import format_count, layer_table, model_cost
+    from gaitcompress.quant.checkpoint import load_quantized
     from gaitcompress.train.checkpoint import resolve_checkpoint
 
     path = resolve_checkpoint(path)
-    extra, bitops = {}, None
-    if read_checkpoint(path).get("kind") != "qat":
-        model = load_checkpoint(path, name=name)
-    else:  # the quantized model, with its bit widths and BitOPs (DESIGN §9)
-        from gaitcompress.quant.checkpoint import load_quantized
-        from gaitcompress.quant.cost import layer_bits, quant_cost
-
-        model = load_quantized(path)
-        bits = layer_bits(model)
-        extra = {"bits w/a": lambda r: "{}/{}".format(*bits.get(r.path, (32, 32))),
-                 "BitOPs": lambda r: "—" if r.type == "BNNeck"  # a training-only head: not counted (quant.cost)
-                 else format_count(r.macs * math.prod(bits.get(r.path, (32, 32))) / 1024)}  # fmt: skip
-        bitops = quant_cost(model, frames, input_size)["bitops"]
-    cost, spec = model_cost(model, frames, input_size), model.spec
+    qat = read_checkpoint(path).get("kind") == "qat"
+    model = load_quantized(path) if qat else load_checkpoint(path, name=name)
+    cost, bits, spec = model_cost(model, frames, input_size), bitops_report(model, frames, input_size), model.spec
     summary = Table("", "", title=str(path), show_header=False)
-    for key, value in [("family", spec.family), ("name", spec.name), ("params", format_count(cost.params)),
+    for key, value in [("family", spec.family), ("name", spec.name), ("bits", bits.bits), ("parts", str(spec.parts)),
+                       ("classes", str(spec.num_classes)), ("params", format_count(cost.params)),
                        (f"MACs ({frames}×{input_size[0]}×{input_size[1]})", format_count(cost.macs)),
-                       ("MACs per frame", format_count(cost.macs_per_frame)), ("parts", str(spec.parts)),
-                       ("classes", str(spec.num_classes))]:  # fmt: skip
+                       ("MACs per frame", format_count(cost.macs_per_frame)),
+                       ("BitOPs (conv + part FC)", format_count(bits.bitops)),
+                       ("deployed bytes", format_count(bits.bytes))]:  # fmt: skip
         summary.add_row(key, value)
-    if bitops is not None:
-        summary.add_row("BitOPs (conv + part FC)", format_count(bitops))
-    header, rows = layer_table(cost, extra)
-    layers = Table(title="per-layer MACs (per sequence)")
+    header, rows = layer_table(cost, bitops_columns(bits))
+    layers = Table(title="per-layer cost (per sequence)")
     for column in header:
         layers.add_column(column, overflow="fold")
     for row in rows:

@@ -10,6 +10,7 @@ backbone is per frame and the head per sequence, so it slightly overstates a pur
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -44,15 +45,12 @@ class ModelCost:
 
 
 def _count(model: nn.Module, frames: int, input_size: tuple[int, int]) -> FlopCounterMode:
-    device = next(model.parameters()).device
-    sils = torch.zeros(1, frames, *input_size, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(sils)
-    finally:
-        model.train(was_training)
+    # a copy runs the counting pass: lazily initialised state (LSQ steps initialise on their first forward,
+    # BN running statistics) must not learn from this all-zero sequence
+    probe = copy.deepcopy(model).eval()
+    sils = torch.zeros(1, frames, *input_size, device=next(model.parameters()).device)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        probe(sils)
     return counter
 
 
