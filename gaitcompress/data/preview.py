@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from gaitcompress.data.index import DatasetIndex, SeqEntry
 from gaitcompress.data.io import load_sequence
+from gaitcompress.errors import GaitCompressError
 
 _WANTED = [("nm-01", "090"), ("bg-01", "090"), ("cl-01", "090"), ("nm-01", "000"), ("nm-01", "054"), ("nm-01", "144")]
 
@@ -41,6 +42,8 @@ def write_preview(
 ) -> list[Path]:
     """PNG grid of `rows` sequences × `frames` evenly spaced frames (+ a GIF of the whole clips); returns paths."""
     picks = pick_sequences(index, rows)
+    if not picks:
+        raise GaitCompressError(f"{index.root}: no sequences to show", "run `gaitcompress data check` on it")
     seqs = [load_sequence(e.path) for e in picks]
     h, w = seqs[0].shape[1:]
     label_w = 96
