@@ -22,12 +22,13 @@ from gaitcompress.data.loader import load_index
 from gaitcompress.evaluation import EvalResult, evaluate_model
 from gaitcompress.models import create_model
 from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.models.cost import model_cost
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import save_recipe
 from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import TrainRecipe, parse_recipe
-from gaitcompress.train.distributed import DistContext, init_distributed, resolve_device, shutdown_distributed
+from gaitcompress.train.distributed import DistContext, barrier, init_distributed, resolve_device, shutdown_distributed
 from gaitcompress.train.engine import Trainer
 from gaitcompress.train.losses import LossSet
 from gaitcompress.train.module import SupervisedModule
@@ -69,8 +70,14 @@ def result_row(cfg: TrainRecipe, model: nn.Module, per_seed: Sequence[dict[str, 
         "bits": "fp32",
         "seeds": list(seeds),
         "metrics": {k: summarize([m[k] for m in per_seed]) for k in names},
-        "cost": {"params": sum(p.numel() for p in model.parameters()), "frames": cfg.data.train_frames},
+        "cost": _cost(model, cfg.data),
     }
+
+
+def _cost(model: nn.Module, data: DataConfig) -> dict[str, Any]:
+    """Params and MACs per sequence at the training clip length and input size (DESIGN §15 `cost`)."""
+    cost = model_cost(model, data.train_frames, data.input_size)
+    return {"macs": cost.macs, "params": cost.params, "frames": data.train_frames, "input": list(data.input_size)}
 
 
 MakeModule = Callable[[TrainRecipe, nn.Module, nn.Module], nn.Module]  # (cfg, model, loss set) -> TrainModule
@@ -110,7 +117,10 @@ def _train(
     ckpt_io.seed_everything(cfg.seed)
     if ctx.is_main:
         save_recipe(recipe, run_dir / "recipe.yaml")
-    load_index(cfg.data, tracker)  # generates SynthGait on first use, with a progress bar
+    tracker = tracker if ctx.is_main else NULL  # one progress bar, from rank 0
+    if ctx.is_main:
+        load_index(cfg.data, tracker)  # generates SynthGait on first use (rank 0 only), with a progress bar
+    barrier(ctx)
     where = f"{cfg.source or 'recipe'}: loss"
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
     module = (make_module or _supervised)(cfg, model, LossSet.from_config(cfg.loss, where))
