@@ -58,11 +58,13 @@ class TinyLosses(nn.Module):
 class TinyLoader:
     """Infinite stream of 4-class batches drawn from its own generator (checkpointable via state_dict)."""
 
-    def __init__(self, seed: int = 0, rank: int = 0, n: int = 8, t: int = 3, hw: tuple[int, int] = (8, 6)) -> None:
+    def __init__(self, seed: int = 0, rank: int = 0, start: int = 0, n: int = 8, t: int = 3, hw=(8, 6)) -> None:
         proto = torch.Generator().manual_seed(1234)
         self.patterns = (torch.rand(4, *hw, generator=proto) > 0.5).float()  # [K, H, W] one per class
         self.gen = torch.Generator().manual_seed(seed * 1000 + rank)
         self.n, self.t = n, t
+        for _ in range(start):  # a factory's `start`: skip the batches already consumed
+            next(self)
 
     def __iter__(self) -> TinyLoader:
         return self

@@ -20,18 +20,23 @@ from tests._train_tiny import StatelessLoader, TinyGait, TinyLoader, TinyLosses
 SCHED = SchedConfig(name="multistep", milestones=(4,), gamma=0.1)
 
 
+def factory(start):
+    return StatelessLoader(seed=0, start=start)
+
+
 def make_trainer(run_dir, iterations=6, loader_cls=TinyLoader, **train_kw):
     torch.manual_seed(0)
     module = SupervisedModule(TinyGait(), TinyLosses())
     cfg = TrainConfig(iterations=iterations, log_every=1, tensorboard=False, **train_kw)
-    return Trainer(module, loader_cls(seed=0), run_dir, cfg, OptimConfig(lr=0.05), SCHED, meta={"recipe": {"a": 1}})
+    loader = factory if loader_cls is factory else loader_cls(seed=0)
+    return Trainer(module, loader, run_dir, cfg, OptimConfig(lr=0.05), SCHED, meta={"recipe": {"a": 1}})
 
 
 def weights(trainer):
     return {k: v.clone() for k, v in trainer.module.state_dict().items()}
 
 
-@pytest.mark.parametrize("loader_cls", [TinyLoader, StatelessLoader])
+@pytest.mark.parametrize("loader_cls", [TinyLoader, StatelessLoader, factory])
 def test_resume_continues_exactly(tmp_path, loader_cls):
     straight = make_trainer(tmp_path / "a", loader_cls=loader_cls)
     straight.fit()
