@@ -101,3 +101,33 @@ def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_shift():
     near = frechet_distance(x, x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1)), 4)
     far = frechet_distance(x, x + 2.0, 4)
     assert 0 <= near < far
+
+
+def test_cli_sample_writes_a_dataset(trained):
+    from typer.testing import CliRunner
+
+    from gaitcompress.commands.synth import app
+
+    tmp, _ = trained
+    out = tmp / "cli"
+    args = ["sample", str(tmp / "run"), "--ids", "001", "--views", "090", "--types", "nm", "--novel", "1"]
+    result = CliRunner().invoke(app, [*args, "--steps", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "001" / "nm-syn01" / "090" / "090.pkl").is_file()
+    assert json.loads((out / "synth_manifest.json").read_text())["novel"]["syn0000"]
+
+
+def test_augment_reads_back_only_runs_of_the_identical_recipe(tmp_path):
+    import yaml
+
+    from gaitcompress.results import make_results, summarize, write_results
+    from gaitcompress.synth.stage import _finished_run
+
+    run = {"name": "arm", "seed": 1, "run_dir": str(tmp_path / "seed1"), "data": {"max_train_seqs_per_id": 3}}
+    assert _finished_run(run) is None
+    (tmp_path / "seed1").mkdir()
+    (tmp_path / "seed1" / "recipe.yaml").write_text(yaml.safe_dump(run))
+    row = {"method": "real-only", "metrics": {"CL@R1": summarize([12.5])}, "train": {"wall_s": 3.0}}
+    write_results(make_results("arm", [row], {}), tmp_path / "seed1" / "metrics.json")
+    assert _finished_run(run) == {"metrics": {"CL@R1": 12.5}, "wall_s": 3.0}
+    assert _finished_run({**run, "data": {"max_train_seqs_per_id": 4}}) is None
