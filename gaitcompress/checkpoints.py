@@ -21,7 +21,7 @@ def load_model(path: str | Path, name: str | None = None, device: str | torch.de
     """
     path = resolve_checkpoint(path)
     if load(path).get("kind") == "qat":
-        from gaitcompress.quant import load_quantized
+        from gaitcompress.quant.checkpoint import load_quantized
 
         return load_quantized(path, device=device)
     from gaitcompress.models import load_checkpoint
