@@ -146,6 +146,14 @@ def set_metadata(graph: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
         graph.metadata_props.add(key=key, value=value)
 
 
+def update_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
+    """Add `metadata` to an exported file in place (atomically: temp file, then rename)."""
+    graph = onnx.load(str(path))
+    set_metadata(graph, metadata)
+    with atomic_path(path) as tmp:
+        onnx.save(graph, str(tmp))
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """`metadata_props` of an exported file, JSON values decoded."""
     out: dict[str, Any] = {}

@@ -38,7 +38,7 @@ PROBE_OPS = {"Relu": "act", "DequantizeLinear": "quant"}
 @dataclass(frozen=True)
 class TensorGap:
     """Gap at one probed tensor: `max_abs`, for quantizer outputs `steps` (max_abs / scale), and `frac_off`,
-    the fraction of elements off by more than one step (float probes: by more than `REL_TOL` of the range)."""
+    the fraction of elements off by more than one step (float probes: by more than a tolerance of the range)."""
 
     path: str  # module path in the PyTorch model
     index: int  # which call of that module (a ReLU module may run twice in a block)
@@ -52,6 +52,7 @@ class TensorGap:
 
 
 REL_TOL = 1e-3
+REL_TOL_FLOAT = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-3}  # float probes (ReLU outputs) per export format
 
 
 def scope_path(node_name: str) -> str:
@@ -131,8 +132,13 @@ def _scales(model: nn.Module) -> dict[str, float]:
     return {p: float(m.qparams()["scale"]) for p, m in _probe_modules(model).items() if hasattr(m, "qparams")}
 
 
-def tensor_gaps(model: nn.Module, onnx_path: str | Path, sils: torch.Tensor) -> list[TensorGap]:
-    """Gaps at every tensor both sides can name, in the torch model's execution order."""
+def tensor_gaps(
+    model: nn.Module, onnx_path: str | Path, sils: torch.Tensor, rel_tol: float = REL_TOL
+) -> list[TensorGap]:
+    """Gaps at every tensor both sides can name, in the torch model's execution order.
+
+    An element is off when it differs by more than one quantizer step (float probes: `rel_tol` of the range).
+    """
     ref = torch_probes(model, sils)
     got = onnx_probes(onnx_path, sils.numpy())
     scales = _scales(model)
@@ -144,7 +150,7 @@ def tensor_gaps(model: nn.Module, onnx_path: str | Path, sils: torch.Tensor) -> 
         diff = np.abs(a - b)
         ref_max = float(np.abs(a).max())
         scale = scales.get(key[0])
-        unit = scale * (1 + 1e-3) if scale else REL_TOL * max(ref_max, 1e-6)  # one step (ties) is not a gap
+        unit = scale * (1 + 1e-3) if scale else rel_tol * max(ref_max, 1e-6)  # one step (ties) is not a gap
         steps = float(diff.max()) / scale if scale else None
         gaps.append(TensorGap(key[0], key[1], float(diff.max()), steps, ref_max, float((diff > unit).mean())))
     return gaps
@@ -160,3 +166,88 @@ def first_gap(gaps: Sequence[TensorGap], max_frac: float = 0.01) -> TensorGap | 
     """
     quantized = [g for g in gaps if g.steps is not None]
     return next((g for g in quantized or gaps if g.exceeds(max_frac)), None)
+
+
+@dataclass
+class ParityReport:
+    """PyTorch vs the exported graph on a test set: metrics side by side, output gap, first diverging tensor."""
+
+    torch_metrics: dict[str, float]
+    onnx_metrics: dict[str, float]
+    max_abs: float  # embeddings, deployed session (onnxruntime, all optimisations)
+    max_rel: float  # max_abs / max |embedding|
+    probe_max_steps: float | None  # largest gap at a quantizer in the float simulation, in its steps
+    first_gap: TensorGap | None
+    rank1_tol: float
+    sequences: int
+
+    @property
+    def rank1_gaps(self) -> dict[str, float]:
+        keys = [k for k in self.torch_metrics if k.endswith("R1") and k in self.onnx_metrics]
+        return {k: self.onnx_metrics[k] - self.torch_metrics[k] for k in keys}
+
+    @property
+    def passed(self) -> bool:
+        return self.first_gap is None and all(abs(d) <= self.rank1_tol for d in self.rank1_gaps.values())
+
+    def reason(self) -> str:
+        if self.first_gap is not None:
+            g = self.first_gap
+            unit = f"{g.steps:.1f} steps" if g.steps is not None else f"{g.max_abs:.3g} abs"
+            return f"the gap starts at {g.path} (call {g.index}): {g.frac_off:.1%} of values off, max {unit}"
+        bad = {k: round(v, 2) for k, v in self.rank1_gaps.items() if abs(v) > self.rank1_tol}
+        return f"rank-1 differs by more than {self.rank1_tol} points: {bad}" if bad else "parity holds"
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "reason": self.reason(),
+            "torch": self.torch_metrics,
+            "onnx": self.onnx_metrics,
+            "rank1_gap": self.rank1_gaps,
+            "embeddings_max_abs": self.max_abs,
+            "embeddings_max_rel": self.max_rel,
+            "probe_max_steps": self.probe_max_steps,
+            "sequences": self.sequences,
+        }
+
+
+def verify_export(
+    model: nn.Module,
+    onnx_path: str | Path,
+    data_cfg,
+    fmt: str,
+    tracker=None,
+    rank1_tol: float = 0.2,
+    probe_rows: int = 4,
+) -> ParityReport:
+    """Score the PyTorch model and the exported graph on the same test set, and locate any gap.
+
+    Both run over `build_test_loader(data_cfg)`; the graph one sequence per row (`OnnxGaitModel`). The
+    probes run on the first `probe_rows` test sequences, cut to their shortest length.
+    """
+    from gaitcompress.data import build_test_loader
+    from gaitcompress.evaluation import evaluate, extract_features
+    from gaitcompress.export.runtime import OnnxGaitModel
+    from gaitcompress.progress import NULL
+
+    tracker = tracker or NULL
+    protocol = getattr(data_cfg, "protocol", "casiab")
+    loader = build_test_loader(data_cfg, split="test")
+    ref = extract_features(model, loader, tracker=tracker)
+    got = extract_features(OnnxGaitModel(onnx_path), loader, tracker=tracker)
+    diff = (ref.embeddings - got.embeddings).abs()
+    batch = next(iter(loader))
+    rows = batch.sils[:probe_rows, : int(batch.lengths[:probe_rows].min())]
+    gaps = tensor_gaps(model, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt])
+    steps = [g.steps for g in gaps if g.steps is not None]
+    return ParityReport(
+        torch_metrics=evaluate(ref, protocol).metrics,
+        onnx_metrics=evaluate(got, protocol).metrics,
+        max_abs=float(diff.max()),
+        max_rel=float(diff.max() / ref.embeddings.abs().max().clamp_min(1e-12)),
+        probe_max_steps=max(steps) if steps else None,
+        first_gap=first_gap(gaps),
+        rank1_tol=rank1_tol,
+        sequences=len(ref),
+    )

@@ -91,3 +91,27 @@ def fused_integer_nodes(path: str | Path, device: str = "cpu") -> dict[str, int]
     """Count of each integer kernel in the optimised graph, e.g. {'QLinearConv': 19, 'QLinearAdd': 4}."""
     counts = optimized_op_counts(path, device)
     return {op: counts[op] for op in INTEGER_OPS if counts[op]}
+
+
+class OnnxGaitModel:
+    """An exported graph as a gait model callable: `(sils [N,T,H,W], lengths [N]) -> {'embeddings': ...}`.
+
+    The graph has no `lengths` input (its temporal max runs over every frame), so each row runs on its
+    own, cut to its length: the one-sequence-per-row convention. Torch tensors in, torch tensors out,
+    so `gaitcompress.evaluation.extract_features` scores it exactly as it scores the PyTorch model.
+    """
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0) -> None:
+        self.session = make_session(path, device, threads)
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, sils, lengths=None) -> dict:
+        import numpy as np
+        import torch
+
+        x = sils.detach().cpu().numpy().astype(np.float32)
+        rows = []
+        for i in range(x.shape[0]):
+            t = int(lengths[i]) if lengths is not None else x.shape[1]
+            rows.append(self.session.run(None, {"sils": x[i : i + 1, :t]}))
+        return {name: torch.from_numpy(np.concatenate([r[k] for r in rows])) for k, name in enumerate(self.outputs)}
