@@ -107,3 +107,11 @@ def test_methods_build(model):
         isinstance(m, (LsqQuantizer, FixedQuantizer))
         for m in quantizers(quantize_model(model, QConfig.preset("w4a4"))).values()
     )
+
+
+def test_unsupported_layers_fail_loudly():
+    from gaitcompress.errors import GaitCompressError
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Conv3d(2, 2, 1))
+    with pytest.raises(GaitCompressError, match="Conv3d"):
+        quantize_model(net, QConfig.preset("w8a8"))

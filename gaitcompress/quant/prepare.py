@@ -52,6 +52,7 @@ SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: QuantLinear,
     SeparateFCs: QuantSeparateFCs,
 }
+UNSUPPORTED = (nn.modules.conv._ConvNd, nn.Linear)  # compute layers that must not stay float silently
 SKIP_CLASSES = ("BNNeck",)  # training-only heads, kept FP32
 
 
@@ -144,6 +145,16 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
         raise GaitCompressError(
             f"{type(model).__name__} has no Conv2d, Linear or SeparateFCs to quantize",
             "quantize_model works on gait models built by gaitcompress.models.create_model",
+        )
+    unsupported = [
+        f"{p} ({type(m).__name__})"
+        for p, m in model.named_modules()
+        if isinstance(m, UNSUPPORTED) and type(m) not in SWAPS and not _skipped(p, skip_roots)
+    ]
+    if unsupported:
+        raise GaitCompressError(
+            f"quantize_model has no quantized version of {', '.join(unsupported[:3])}",
+            f"supported layers: {', '.join(t.__name__ for t in SWAPS)} (e.g. quantize a GaitBase student)",
         )
     first, last = targets[0][0], targets[-1][0]
 
