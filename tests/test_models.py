@@ -107,6 +107,11 @@ def test_separate_fcs_is_per_part_matmul():
     out = fc(x)
     for p in range(3):
         torch.testing.assert_close(out[:, :, p], x[:, :, p] @ fc.fc_bin[p])
+    # the same operator as a grouped 1×1 Conv1d (how quantizers and exporters may treat it)
+    conv = torch.nn.Conv1d(3 * 4, 3 * 2, 1, groups=3, bias=False)
+    conv.weight.data = fc.fc_bin.detach().transpose(1, 2).reshape(3 * 2, 4, 1)  # [P·Cout, Cin, 1]
+    grouped = conv(x.permute(0, 2, 1).reshape(5, 3 * 4, 1))  # [N, P·Cin, 1] → [N, P·Cout, 1]
+    torch.testing.assert_close(grouped.view(5, 3, 2).permute(0, 2, 1), out)
 
 
 def test_bnneck_cosine_logits():
