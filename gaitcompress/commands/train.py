@@ -35,7 +35,7 @@ def train(
 
     cfg = load_recipe(recipe, overrides or [])
     if seeds:
-        done = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)
+        done = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results, resume=resume)
         out.print(_seeds_table(done["results"]))
         return
     done = run_train(cfg, RichTracker(), resume=resume)

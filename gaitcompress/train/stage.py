@@ -155,16 +155,17 @@ def _train(
 
 def run_seeds(
     recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None,
-    recipe_cls: type[TrainRecipe] = TrainRecipe, make_module: MakeModule | None = None,
+    recipe_cls: type[TrainRecipe] = TrainRecipe, make_module: MakeModule | None = None, resume: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """`run_train` once per seed (run folders `<run_dir>/seed<s>`), summarised into one results document.
 
     The returned document has one row whose metrics are mean ± std over seeds and whose `train.wall_s` lists each
-    run's wall time; with `out` it is also written as `out` (.json) + its .md rendering.
+    run's wall time; with `out` it is also written as `out` (.json) + its .md rendering. With `resume`, each seed
+    continues from its own newest checkpoint (a finished seed is only re-evaluated).
     """
     base_dir = recipe.get("run_dir", TrainRecipe.run_dir)
     stage = {"recipe_cls": recipe_cls, "make_module": make_module}
-    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker, **stage) for s in seeds]
+    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker, resume, **stage) for s in seeds]
     cfg = parse_recipe({**recipe, "seed": seeds[0]}, recipe_cls)
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
     row = result_row(cfg, model, [r["metrics"] for r in runs], seeds)
