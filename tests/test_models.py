@@ -123,3 +123,24 @@ def test_bnneck_cosine_logits():
     w = torch.nn.functional.normalize(neck.fc_bin[1], dim=0)
     torch.testing.assert_close(logits[:, :, 1], f @ w)
     torch.testing.assert_close(feat.norm(dim=1), torch.ones(5, 2))
+
+
+@pytest.mark.parametrize("name", ["gaitbase_w0125", "deepgait_p3d_w025"])
+def test_learns_a_tiny_batch_with_the_opengait_losses(name):
+    from gaitcompress.train.losses import LossSet
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=4, parts=4)
+    losses = LossSet.from_config({"triplet": {"margin": 0.2}, "ce": {"scale": 16, "label_smoothing": 0.1}})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    labels = torch.arange(4).repeat_interleave(2)  # P×K = 4×2
+    sils = (torch.rand(4, 4, H, W) > 0.5).float().repeat_interleave(2, dim=0)  # one pattern per id
+    sils = (sils + (torch.rand(8, 4, H, W) > 0.9).float()).clamp(max=1)  # per-sequence noise
+    history = []
+    for _ in range(12):
+        total = sum(losses(model(sils), labels).values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append(total.item())
+    assert history[-1] < 0.6 * history[0], history
