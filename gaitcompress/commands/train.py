@@ -28,7 +28,13 @@ def train(
     recipe: RecipeArg, overrides: OverridesArg = None, resume: ResumeOpt = False, seeds: SeedsOpt = None,
     results: ResultsOpt = None,
 ) -> None:  # fmt: skip
-    """Train a gait model from a recipe, evaluate it, and print its table."""
+    """Train a gait model from a recipe, evaluate it, and print its table.
+
+    Examples: [b]gaitcompress train recipes/synthgait/teacher_quick.yaml[/] ·
+    [b]gaitcompress train recipes/synthgait/teacher_quick.yaml seed=1 train.iterations=200[/] ·
+    [b]gaitcompress train recipes/synthgait/teacher_quick.yaml --seeds 0,1,2 --results bench/results/t.json[/] ·
+    [b]torchrun --nproc_per_node=2 -m gaitcompress.cli train RECIPE[/]
+    """
     from gaitcompress.commands._tables import rich_table
     from gaitcompress.recipe import load_recipe
     from gaitcompress.train.stage import run_seeds, run_train
@@ -44,7 +50,10 @@ def train(
 
 
 def evaluate(recipe: RecipeArg, checkpoint: CheckpointOpt, overrides: OverridesArg = None, out_: OutOpt = None) -> None:
-    """Evaluate a checkpoint with a recipe's data and protocol, and print its table."""
+    """Evaluate a checkpoint with a recipe's data and protocol, and print its table.
+
+    Example: [b]gaitcompress eval recipes/synthgait/teacher_quick.yaml --checkpoint runs/synthgait/teacher_quick[/]
+    """
     from gaitcompress.commands._tables import rich_table, view_tables
     from gaitcompress.recipe import load_recipe
     from gaitcompress.train.stage import run_eval
