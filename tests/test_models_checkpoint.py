@@ -125,3 +125,15 @@ def test_opengait_embedding_width_is_inferred(tmp_path):
     assert loaded.embed_dim == 48
     sils = torch.rand(1, 3, H, W)
     assert torch.equal(_embeddings(loaded, sils), _embeddings(model, sils))
+
+
+def test_opengait_layout_student_loads_without_a_name(tmp_path):
+    model = _trained_like("gaitbase_w025_d2", num_classes=5)
+    save_opengait(model, tmp_path / "m.pt")
+    loaded = load_checkpoint(tmp_path / "m.pt")  # width 0.25 and 2 blocks per stage read from the weights
+    assert loaded.spec.name == "gaitbase" and loaded.spec.kwargs["width"] == 0.25
+    assert loaded.spec.kwargs["layers"] == (2, 2, 2, 2)
+    sils = torch.rand(1, 3, H, W)
+    assert torch.equal(_embeddings(loaded, sils), _embeddings(model, sils))
+    full = load_checkpoint(tmp_path / "m.pt", name="gaitbase_w025_d2")
+    assert torch.equal(_embeddings(full, sils), _embeddings(model, sils))

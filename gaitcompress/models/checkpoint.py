@@ -12,6 +12,7 @@ Every mismatch is a `GaitCompressError` naming the key and both shapes.
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from gaitcompress.errors import GaitCompressError
 from gaitcompress.models.registry import create_model
 
 CLASSIFIER_KEY = "BNNecks.fc_bin"  # [P, E, K]: parts, embedding width, classes
+STEM_KEY = "Backbone.forward_block.conv1.conv.weight"  # [C0, 1, 3, 3]: GaitBase's stem
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -100,6 +102,28 @@ def _explain(key: str, ckpt: tuple[int, ...], model: tuple[int, ...]) -> tuple[s
     return "shape", "the checkpoint was trained with another width/depth: pass its variant name (name=...)"
 
 
+def _gaitbase_shape(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """Width multiplier and blocks per stage of a GaitBase-layout state dict ({} for OpenGait's own GaitBase).
+
+    Lets an OpenGait-layout student (`save_opengait` of `gaitbase_w025`, say) load without naming its variant.
+    """
+    stem = state.get(STEM_KEY)  # [C0, 1, 3, 3]
+    if stem is None:
+        return {}
+    blocks: dict[int, set[int]] = {}
+    for key in state:
+        match = re.fullmatch(r"Backbone\.forward_block\.layer(\d+)\.(\d+)\.conv1\.weight", key)
+        if match:
+            blocks.setdefault(int(match[1]), set()).add(int(match[2]))
+    shape: dict[str, Any] = {}
+    if stem.shape[0] != 64:
+        shape["width"] = stem.shape[0] / 64
+    layers = tuple(len(blocks[i]) for i in sorted(blocks))
+    if layers and layers != (1,) * len(layers):
+        shape["layers"] = layers
+    return shape
+
+
 def load_checkpoint(
     path: str | Path,
     name: str | None = None,
@@ -108,8 +132,9 @@ def load_checkpoint(
 ) -> nn.Module:
     """Rebuild a model from a gaitcompress or OpenGait checkpoint; returned in eval mode on `device`.
 
-    `name` picks the variant for OpenGait checkpoints (default `gaitbase`); for gaitcompress ones it
-    must agree with the stored spec. `num_classes`, when given, must agree with the checkpoint.
+    `name` picks the variant for OpenGait checkpoints (default: `gaitbase` with the width and blocks per
+    stage read from the weights); for gaitcompress ones it must agree with the stored spec. `num_classes`,
+    when given, must agree with the checkpoint.
     """
     ckpt = read_checkpoint(path)
     if ckpt.get("kind") == "qat":
@@ -134,6 +159,8 @@ def load_checkpoint(
         if classifier is not None and classifier.dim() == 3:  # [P, E, K]
             parts, embed_dim, classes = classifier.shape
             kwargs.update(parts=int(parts), embed_dim=int(embed_dim), num_classes=num_classes or int(classes))
+        if name is None:
+            kwargs.update(_gaitbase_shape(state))
         model = create_model(name or "gaitbase", **kwargs)
     load_weights(model, state, str(path))
     return model.to(device).eval()
