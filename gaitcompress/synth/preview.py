@@ -26,7 +26,7 @@ def _to_uint8(clips: np.ndarray) -> np.ndarray:
     return clips if clips.dtype == np.uint8 else (np.clip(clips, 0, 1) * 255).round().astype(np.uint8)
 
 
-def save_png(clips: np.ndarray, labels: Sequence[str], path: str | Path, scale: int = 2, label_w: int = 120) -> Path:
+def save_png(clips: np.ndarray, labels: Sequence[str], path: str | Path, scale: int = 1, label_w: int = 110) -> Path:
     """Write clips [N, T, H, W] (uint8 or float in [0, 1]) as one labelled grid PNG."""
     rows = _grid_rows(_to_uint8(clips), labels, scale)
     h = rows[0].shape[0]
