@@ -6,8 +6,9 @@
 Runs go seed-major (every row's seed 0, then every row's seed 1, ...) into `<runs>/<method>/seed<s>`; a run whose
 `metrics.json` exists is read, not repeated, so an interrupted sweep continues where it stopped. The table is
 rewritten after every run (a row lists the seeds it has so far). The teacher row is the one teacher every student
-learns from (the quick teacher recipe, seed 0; trained here first if its run folder holds no checkpoint), so it
-has one seed. Extra `key=value` overrides apply to every run (and are part of the recorded command).
+learns from (the quick teacher recipe as it is, seed 0; trained here first if its run folder holds no metrics), so
+it has one seed. Extra `key=value` overrides apply to every *student* run, the student-alone row included (they are
+part of the recorded command); MACs of every row are counted at the students' input size and clip length.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gaitcompress.data import num_classes
+from gaitcompress.data import DataConfig, num_classes
 from gaitcompress.distill.stage import run_distill
 from gaitcompress.models import create_model
 from gaitcompress.models.cost import model_cost
@@ -49,21 +50,28 @@ def _metrics(run_dir: Path) -> dict[str, float] | None:
     return {k: v["mean"] for k, v in row["metrics"].items()}
 
 
-def _cost(recipe: dict[str, Any]) -> dict[str, Any]:
-    cfg = parse_recipe({k: v for k, v in recipe.items() if k != "distill"})
-    model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
-    cost = model_cost(model, cfg.data.train_frames, tuple(cfg.data.input_size))
-    return {"macs": cost.macs, "params": cost.params, "frames": cfg.data.train_frames}
+def _cost(recipe: dict[str, Any], data: DataConfig) -> dict[str, Any]:
+    model = create_model(recipe["model"]["name"], num_classes=num_classes(data), **recipe["model"].get("kwargs", {}))
+    cost = model_cost(model, data.train_frames, tuple(data.input_size))
+    return {"macs": cost.macs, "params": cost.params, "frames": data.train_frames}
 
 
-def run_ablation(seeds: Sequence[int], out: Path, runs: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Run (or read) every row × seed and write the §15 table to `out` after each run."""
-    teacher_recipe = load_recipe(RECIPES / ROWS[0][1], overrides)
-    teacher_dir = Path(teacher_recipe["run_dir"])
+def run_ablation(
+    seeds: Sequence[int], out: Path, runs: Path, overrides: Sequence[str] = (), teacher: Path | None = None
+) -> dict[str, Any]:
+    """Run (or read) every row × seed and write the §15 table to `out` after each run.
+
+    `teacher`: the teacher's run folder (default: the teacher recipe's `run_dir`, which the distill recipes name).
+    """
+    teacher_recipe = load_recipe(RECIPES / ROWS[0][1])
+    teacher_dir = teacher or Path(teacher_recipe["run_dir"])
     if _metrics(teacher_dir) is None:
-        run_train(teacher_recipe)
+        run_train({**teacher_recipe, "run_dir": str(teacher_dir)})
     done: dict[str, dict[int, dict[str, float]]] = {"teacher": {0: _metrics(teacher_dir)}}
-    recipes = {method: load_recipe(RECIPES / name, overrides) for method, name, _ in ROWS}
+    recipes = {method: load_recipe(RECIPES / name, overrides) for method, name, _ in ROWS[1:]}
+    recipes["teacher"] = teacher_recipe
+    data = parse_recipe(_without_distill(recipes["student"])).data
+    costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
     command = command_line()
     doc: dict[str, Any] = {}
     for seed in seeds:
@@ -71,22 +79,26 @@ def run_ablation(seeds: Sequence[int], out: Path, runs: Path, overrides: Sequenc
             run_dir = runs / method / f"seed{seed}"
             if _metrics(run_dir) is None:
                 recipe = {**recipes[method], "seed": seed, "run_dir": str(run_dir)}
+                if teacher is not None and "distill" in recipe:
+                    recipe["distill"] = {**recipe["distill"], "teachers": [{"checkpoint": str(teacher)}]}
                 (run_distill if "distill" in recipe else run_train)(recipe, command=command)
             done.setdefault(method, {})[seed] = _metrics(run_dir)
-            doc = _table(done, recipes, command)
+            doc = _table(done, recipes, costs, command)
             write_results(doc, out)
     return doc
 
 
-def _table(done: dict[str, dict[int, dict[str, float]]], recipes: dict[str, dict], command: str) -> dict[str, Any]:
-    teacher_macs = _cost(recipes["teacher"])["macs"]
+def _table(
+    done: dict[str, dict[int, dict[str, float]]], recipes: dict[str, dict], costs: dict[str, dict], command: str
+) -> dict[str, Any]:
+    teacher_macs = costs["teacher"]["macs"]
     rows = []
     for method, name, label in ROWS:
         per_seed = done.get(method)
         if not per_seed:
             continue
         seeds = sorted(per_seed)
-        cost = _cost(recipes[method])
+        cost = costs[method]
         rows.append(
             {
                 "method": method,
@@ -98,8 +110,12 @@ def _table(done: dict[str, dict[int, dict[str, float]]], recipes: dict[str, dict
                 "cost": {**cost, "macs_ratio_to_teacher": round(cost["macs"] / teacher_macs, 4)},
             }
         )
-    cfg = parse_recipe({k: v for k, v in recipes["student"].items() if k != "distill"})
+    cfg = parse_recipe(_without_distill(recipes["student"]))
     return make_results("distill-ablation-synthgait", rows, dataset_info(cfg.data), command)
+
+
+def _without_distill(recipe: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in recipe.items() if k != "distill"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -107,9 +123,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/distill-ablation-synthgait.json"))
     parser.add_argument("--runs", type=Path, default=Path("runs/synthgait/ablation"), help="run folders root")
-    parser.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
+    parser.add_argument("--teacher", type=Path, default=None, help="teacher run folder (default: its recipe's)")
+    parser.add_argument("overrides", nargs="*", help="key.path=value applied to every student run")
     args = parser.parse_args(argv)
-    run_ablation([int(s) for s in args.seeds.split(",")], args.out, args.runs, args.overrides)
+    run_ablation([int(s) for s in args.seeds.split(",")], args.out, args.runs, args.overrides, args.teacher)
 
 
 if __name__ == "__main__":

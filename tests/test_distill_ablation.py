@@ -1,0 +1,51 @@
+"""The ablation driver's bookkeeping (runs replaced by stubs that write metrics.json): order, resume, table form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gaitcompress.distill import ablation
+from gaitcompress.results import read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_run(calls: list[str]):
+    def run(recipe: dict, command: str | None = None, **_: object) -> None:
+        run_dir = Path(recipe["run_dir"])
+        calls.append(f"{run_dir.parent.name}/{run_dir.name}")
+        if "distill" in recipe:  # the teacher folder replaces the recipe's; overrides reach students only
+            assert recipe["distill"]["teachers"] == [{"checkpoint": str(run_dir.parents[2] / "teacher")}]
+        assert recipe["train"]["iterations"] == (300 if run_dir.name == "teacher" else 7)
+        bonus = 5.0 if "distill" in recipe else 0.0
+        metrics = {m: {"mean": 50.0 + bonus + recipe["seed"]} for m in ablation.METRICS}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps({"rows": [{"metrics": metrics}]}))
+
+    return run
+
+
+def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    calls: list[str] = []
+    monkeypatch.setattr(ablation, "run_train", _fake_run(calls))
+    monkeypatch.setattr(ablation, "run_distill", _fake_run(calls))
+    monkeypatch.setattr(ablation, "_cost", lambda r, d: {"macs": 4 if r["model"]["name"] == "gaitbase_w025" else 1})
+    teacher = tmp_path / "teacher"
+    out = tmp_path / "table.json"
+    ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
+    assert calls[0].endswith("/teacher")
+    assert calls[1:3] == ["student/seed0", "kd-logit/seed0"] and calls[8] == "student/seed1"
+    doc = read_results(out)
+    assert [r["method"] for r in doc["rows"]] == [m for m, _, _ in ablation.ROWS]
+    student, gaitkd = doc["rows"][1], doc["rows"][4]
+    assert student["seeds"] == [0, 1] and student["metrics"]["NM@R1"]["values"] == [50.0, 51.0]
+    assert gaitkd["metrics"]["mAP"]["mean"] == pytest.approx(55.5)
+    assert doc["rows"][0]["cost"]["macs_ratio_to_teacher"] == 1.0
+    assert gaitkd["cost"]["macs_ratio_to_teacher"] == 0.25
+    calls.clear()
+    ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
+    assert calls == []  # every run folder already holds its metrics.json
