@@ -116,17 +116,24 @@ def _train_module(cfg: QuantRecipe, qmodel: nn.Module, fp32: nn.Module, example:
     return DistillModule(qmodel, [fp32], losses, cfg.quant.terms, example, total)
 
 
-def run_quantize(recipe: dict[str, Any], tracker: Tracker = NULL, command: str | None = None) -> dict[str, Any]:
-    """Quantize `quant.checkpoint` with two-stage QAT; returns `{'run_dir', 'metrics', 'result', 'results', ...}`."""
+def run_quantize(
+    recipe: dict[str, Any], tracker: Tracker = NULL, command: str | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Quantize `quant.checkpoint` with two-stage QAT; returns `{'run_dir', 'metrics', 'result', 'results', ...}`.
+
+    With `resume`, each stage continues from its newest checkpoint (a finished stage 1 is reloaded, not re-run).
+    """
     cfg = parse_quant_recipe(recipe)
     ctx = init_distributed(cfg.train.device)
     try:
-        return _quantize(cfg, recipe, ctx, tracker, command)
+        return _quantize(cfg, recipe, ctx, tracker, command, resume)
     finally:
         shutdown_distributed(ctx)
 
 
-def _quantize(cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, command: str | None) -> dict:
+def _quantize(
+    cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, command: str | None, resume: bool = False
+) -> dict:
     from gaitcompress.train.stage import Evaluator, dataset_info
 
     tic = time.perf_counter()
@@ -145,7 +152,7 @@ def _quantize(cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker
     evaluator = Evaluator(cfg, ctx.device)
     metrics = train_stages(
         module, qmodel, loader, run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=tracker,
-        meta={"recipe": recipe, "kind": "qat"},
+        meta={"recipe": recipe, "kind": "qat"}, resume=resume,
     )  # fmt: skip
     wall = time.perf_counter() - tic
     frames = cfg.data.train_frames
@@ -186,6 +193,7 @@ def train_stages(
     eval_fn: EvalFn | None = None,
     tracker: Tracker = NULL,
     meta: Mapping[str, Any] | None = None,
+    resume: bool = False,
 ) -> dict[str, float]:
     """Stage 1 (STE, the recipe's optim + sched) then stage 2 (soft θ_k, lr × lr_scale, constant, k callback).
 
@@ -206,7 +214,7 @@ def train_stages(
             ctx=ctx, eval_fn=eval_fn if last else None, tracker=tracker, meta=meta,
             callbacks=[SoftKCallback(qmodel, cfg.quant.soft_k)] if mode == "soft" else (),
         )  # fmt: skip
-        metrics = trainer.fit()
+        metrics = trainer.fit(resume=resume)
     return metrics
 
 
