@@ -18,6 +18,8 @@ Integer containers (zero point 0 unless said):
   feeding a residual Add) re-encoded exactly as uint8 with zero point 128 (q_u8 = q_s8 + 128, same step).
   onnxruntime fuses `DQ → Conv → Q` into QLinearConv (and `DQ, DQ → Add → Q` into QLinearAdd) only when
   the input and output integer types agree, so a signed int8 output after a uint8 input would stay float.
+- `ort` only: the stem conv (one input channel) runs in float, its input rounded to the trained grid by float
+  ops (see `_float_input_quantizers`: onnxruntime's int8 kernel is slower there).
 - grids narrower than the container (4-bit) get a `Clip(qmin·v, qmax·v)` before the Q: INT8 containers
   holding 4-bit grids, exact accuracy, INT8 speed. The signed narrow 8-bit activation grid [−127, 127] is the
   exception: its missing −128 level is not clipped (see `ExportQuantizer`), a one-step difference at
@@ -65,8 +67,9 @@ class ExportQuantizer(nn.Module):
     already on the grid (pre-rounded), so y = DQ(Q(x)) along `axis` with int8 and zero point 0.
     """
 
-    def __init__(self, qparams: Mapping[str, Any], placement: str) -> None:
+    def __init__(self, qparams: Mapping[str, Any], placement: str, float_ops: bool = False) -> None:
         super().__init__()
+        self.float_ops = float_ops  # trace as Div → Round → Clip → Mul: same values, no Q/DQ to fuse
         self.qmin, self.qmax = int(qparams["qmin"]), int(qparams["qmax"])
         self.axis = qparams["axis"]
         self.low, self.high, self.zero = container(qparams, placement)
@@ -81,13 +84,15 @@ class ExportQuantizer(nn.Module):
 
     @property
     def dtype(self) -> str:
-        return "int8" if self.low < 0 else "uint8"
+        return "float" if self.float_ops else "int8" if self.low < 0 else "uint8"
 
     def forward(self, x: Tensor) -> Tensor:
         if self.axis is not None:
             zero = torch.zeros(self.scale.numel(), dtype=torch.int32)
             return torch.fake_quantize_per_channel_affine(x, self.scale, zero, self.axis, self.low, self.high)
         v = float(self.scale)
+        if self.float_ops:
+            return torch.round(x / v).clamp(self.qmin, self.qmax) * v
         if self.clip:
             x = x.clamp(self.qmin * v, self.qmax * v)
         return torch.fake_quantize_per_tensor_affine(x, v, self.zero, self.low, self.high)
@@ -140,10 +145,26 @@ def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
             wq = getattr(module, "weight_quant", None)
             if is_quantizer(wq) and isinstance(getattr(module, "weight", None), nn.Parameter):
                 module.weight.copy_(wq(module.weight))  # pre-round to the trained grid
+    float_inputs = _float_input_quantizers(model) if placement == "ort" else set()
     for path, module in list(model.named_modules()):
         if is_quantizer(module):
-            _set(model, path, ExportQuantizer(module.qparams(), placement))
+            _set(model, path, ExportQuantizer(module.qparams(), placement, float_ops=path in float_inputs))
     return model
+
+
+def _float_input_quantizers(model: nn.Module) -> set[str]:
+    """Input quantizers of single-channel convs (the stem), which the `ort` placement runs in float.
+
+    onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the
+    input has one channel (K = kh·kw = 9): measured on the quick student at 64×44, 9.4 ms vs 2.0 ms per
+    30-frame sequence. The input is still rounded to its grid (as float ops), and the weights keep their
+    int8 values, so the numbers are the QAT model's; only the kernel differs.
+    """
+    return {
+        f"{path}.input_quant"
+        for path, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.in_channels == 1 and is_quantizer(getattr(m, "input_quant", None))
+    }
 
 
 def quantizer_report(model: nn.Module) -> dict[str, dict[str, Any]]:
