@@ -52,3 +52,10 @@ def test_info_columns_join_the_layer_table(model):
     header, rows = layer_table(model_cost(model, FRAMES, SIZE), bitops_columns(report))
     assert header[-3:] == ["bits (w/a)", "BitOPs", "bytes"]
     assert rows[0][-3] == "8/8" and rows[-1][-3] == "-"  # the BNNeck row has no BitOPs
+
+
+def test_costing_leaves_the_model_untouched(model):
+    q = quantize_model(model, QConfig.preset("w8a8")).train()
+    before = {k: v.clone() for k, v in q.state_dict().items()}
+    bitops_report(q, FRAMES, SIZE)
+    assert q.training and all(torch.equal(before[k], v) for k, v in q.state_dict().items())  # LSQ steps not initialised

@@ -16,6 +16,7 @@ them, float layers) at 32 bits. Quantizer steps and the BNNeck are not deployed 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -72,7 +73,11 @@ class BitopsReport:
 
 
 def _shape_macs(model: nn.Module, paths: set[str], frames: int, input_size: tuple[int, int]) -> dict[str, int]:
-    """MACs of each layer in `paths` from the tensor shapes of one forward (independent of flop_counter)."""
+    """MACs of each layer in `paths` from the tensor shapes of one forward (independent of flop_counter).
+
+    Runs on a copy: a forward would initialise lazy state (LSQ steps) of the caller's model.
+    """
+    model = copy.deepcopy(model)
     found: dict[str, int] = {}
     handles = []
 
@@ -116,12 +121,10 @@ def bitops_report(model: nn.Module, frames: int = 30, input_size: tuple[int, int
     """BitOPs, MACs, params and bytes of `model` (float or fake-quantized) on one sequence."""
     from gaitcompress.quant.cost import layer_bits
 
-    was_training = model.training
     bits = layer_bits(model)
     cost = model_cost(model, frames, input_size)  # one FlopCounterMode pass: per-layer rows and the total
     rows = [r for r in cost.layers if r.type not in SKIPPED]
     shapes = _shape_macs(model, {r.path for r in rows}, frames, input_size)
-    model.train(was_training)
     layers = []
     for r in rows:
         bw, ba = bits.get(r.path, (32, 32))
