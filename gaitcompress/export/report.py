@@ -148,8 +148,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     int8 = dict(item.split("=", 1) for item in args.int8)
     int8 = {tag: Path(path) for tag, path in int8.items()}
     rows, exported = parity_rows(args.fp32, int8, args.work, args.frames)
-    for tag, result in exported.items():  # what speed_rows re-exports at 64×44
-        result.metadata["checkpoint"] = str(args.fp32 if tag == "fp32" else int8[tag])
     if int8:
         rows += speed_rows(exported, next(iter(int8)), args.frames, args.rounds, args.work)
     rows += bitops_rows(args.frames)

@@ -157,7 +157,8 @@ def export_checkpoint(checkpoint: str | Path, cfg: ExportConfig, tracker: Tracke
         "bits": bits,
         "placement": placement or "",
         "accuracy": {k: round(v, 2) for k, v in (ckpt.get("metrics") or {}).items()},
-        "accuracy_source": f"{Path(checkpoint).name} (PyTorch, {data_cfg.dataset} test set)",
+        "accuracy_source": f"PyTorch on the {data_cfg.dataset} test set of the checkpoint's recipe",
+        "checkpoint": str(checkpoint),
         "gaitcompress": __version__,
         "bitops": cost.as_cost(),
     }
