@@ -20,7 +20,9 @@ from torch import nn
 from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, train_ids
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.evaluation import Features, evaluate, extract_features
+from gaitcompress.models.checkpoint import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
+from gaitcompress.quant.checkpoint import load_quantized
 from gaitcompress.recipe import from_dict, merge, save_recipe, to_dict
 from gaitcompress.rerank.cargait import CarGaitReranker
 from gaitcompress.rerank.config import RerankRecipe
@@ -38,16 +40,8 @@ def load_frozen_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The first-stage model (FP32 or QAT checkpoint) in eval mode, and its checkpoint dict."""
     file = ckpt_io.resolve_checkpoint(path)
     ckpt = ckpt_io.load(file)
-    if ckpt.get("kind") == "qat":
-        try:
-            from gaitcompress.quant.checkpoint import load_quantized
-        except ImportError as exc:
-            raise GaitCompressError(f"{file} is a QAT checkpoint and gaitcompress.quant cannot load it yet") from exc
-        model = load_quantized(file)
-    else:
-        from gaitcompress.models.checkpoint import load_checkpoint
-
-        model = load_checkpoint(file)
+    # a QAT model comes back fake-quantized with hard rounding: what deploys
+    model = load_quantized(file) if ckpt.get("kind") == "qat" else load_checkpoint(file)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval(), ckpt
