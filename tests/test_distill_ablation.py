@@ -38,7 +38,9 @@ def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, m
     out = tmp_path / "table.json"
     ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
     assert calls[0].endswith("/teacher")
-    assert calls[1:3] == ["student/seed0", "kd-logit/seed0"] and calls[8] == "student/seed1"
+    # the claim rows (student, GaitKD, feature regression) over all seeds first, then the rest seed-major
+    assert calls[1:7] == [f"{m}/seed{s}" for s in (0, 1) for m in ("student", "gaitkd", "kd-feat")]
+    assert calls[7:9] == ["kd-logit/seed0", "kd-ab/seed0"] and len(calls) == 1 + 7 * 2
     doc = read_results(out)
     assert [r["method"] for r in doc["rows"]] == [m for m, _, _ in ablation.ROWS]
     student, gaitkd = doc["rows"][1], doc["rows"][4]

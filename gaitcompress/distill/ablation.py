@@ -3,7 +3,8 @@
     nice -n 10 python -m gaitcompress.distill.ablation --seeds 0,1,2 \\
         --out bench/results/distill-ablation-synthgait.json
 
-Runs go seed-major (every row's seed 0, then every row's seed 1, ...) into `<runs>/<method>/seed<s>`; a run whose
+Runs go seed-major into `<runs>/<method>/seed<s>`, first for the rows GaitKD's claims rest on (student alone,
+GaitKD, feature regression), then for the others, so a sweep cut short still answers them; a run whose
 `metrics.json` exists is read, not repeated, so an interrupted sweep continues where it stopped. The table is
 rewritten after every run (a row lists the seeds it has so far). The teacher row is the one teacher every student
 learns from (the quick teacher recipe as it is, seed 0; trained here first if its run folder holds no metrics), so
@@ -40,6 +41,7 @@ ROWS = (  # (method, recipe, label) in table order; the first is the teacher
     ("kd-face", "distill_face.yaml", "+ unified face KD (instance + relation)"),
     ("kd-idd", "distill_idd.yaml", "+ IDD (QGait)"),
 )
+CLAIM_ROWS = ("student", "gaitkd", "kd-feat")  # GaitKD's two claims rest on these: their seeds run first
 
 
 def _metrics(run_dir: Path) -> dict[str, float] | None:
@@ -74,17 +76,18 @@ def run_ablation(
     costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
     command = command_line()
     doc: dict[str, Any] = {}
-    for seed in seeds:
-        for method, _, _ in ROWS[1:]:
-            run_dir = runs / method / f"seed{seed}"
-            if _metrics(run_dir) is None:
-                recipe = {**recipes[method], "seed": seed, "run_dir": str(run_dir)}
-                if teacher is not None and "distill" in recipe:
-                    recipe["distill"] = {**recipe["distill"], "teachers": [{"checkpoint": str(teacher)}]}
-                (run_distill if "distill" in recipe else run_train)(recipe, command=command)
-            done.setdefault(method, {})[seed] = _metrics(run_dir)
-            doc = _table(done, recipes, costs, command)
-            write_results(doc, out)
+    rest = [m for m, _, _ in ROWS[1:] if m not in CLAIM_ROWS]
+    order = [(m, s) for group in (CLAIM_ROWS, rest) for s in seeds for m in group]
+    for method, seed in order:
+        run_dir = runs / method / f"seed{seed}"
+        if _metrics(run_dir) is None:
+            recipe = {**recipes[method], "seed": seed, "run_dir": str(run_dir)}
+            if teacher is not None and "distill" in recipe:
+                recipe["distill"] = {**recipe["distill"], "teachers": [{"checkpoint": str(teacher)}]}
+            (run_distill if "distill" in recipe else run_train)(recipe, command=command)
+        done.setdefault(method, {})[seed] = _metrics(run_dir)
+        doc = _table(done, recipes, costs, command)
+        write_results(doc, out)
     return doc
 
 
