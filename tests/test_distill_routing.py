@@ -127,3 +127,31 @@ def test_progress_schedule_advances_with_steps() -> None:
     for _ in range(3):
         module.training_losses(_batch())
     assert module.terms[0].loss.progress == pytest.approx(0.5) and int(module.step) == 3
+
+
+def test_heterogeneous_families_and_real_tap_points() -> None:
+    """A P3D (DeepGaitV2-like) teacher teaching an eighth-width GaitBase: output taps across families, and a
+    GaitBase block's pre-activation read through the model's own tap_points()."""
+    from gaitcompress.models import create_model
+
+    torch.manual_seed(0)
+    student = create_model("gaitbase_w0125", num_classes=3, parts=8)
+    teacher = create_model("deepgait_p3d_w025", num_classes=3)
+    layer3 = student.tap_points()["layer3"]
+    terms = [
+        TermConfig("part_logit_kd", student="logits"),
+        TermConfig("ab", weight=0.003),
+        TermConfig(
+            "feat_mse", student=layer3, teacher=create_model("gaitbase_w025", num_classes=3).tap_points()["layer3"]
+        ),
+    ]
+    module = DistillModule(student, [teacher], TaskLoss(), terms[:2], _batch().sils)
+    assert module.terms[1].size == (8,)  # the teacher's 16 strips pooled to the student's 8
+    losses = module.training_losses(_batch())
+    assert set(losses) == {"ce", "part_logit_kd", "ab"} and all(torch.isfinite(v) for v in losses.values())
+    same_family = DistillModule(
+        create_model("gaitbase_w0125", num_classes=3), [create_model("gaitbase_w025", num_classes=3)], TaskLoss(),
+        terms[2:], _batch().sils,
+    )  # fmt: skip
+    assert isinstance(same_family.terms[0].connector, nn.Conv2d)  # per-frame maps [N·T, C, h, w]: 32 → 64 channels
+    assert float(same_family.training_losses(_batch())["feat_mse"].detach()) > 0
