@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from gaitcompress.distill.stage import run_distill
 from gaitcompress.models import create_model
 from gaitcompress.models.cost import model_cost
 from gaitcompress.recipe import load_recipe
-from gaitcompress.results import command_line, make_results, summarize, write_results
+from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.train.config import parse_recipe
 from gaitcompress.train.stage import dataset_info, run_train
 
@@ -74,7 +76,7 @@ def run_ablation(
     recipes["teacher"] = teacher_recipe
     data = parse_recipe(_without_distill(recipes["student"])).data
     costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
-    command = command_line()
+    command = "nice -n 10 python -m gaitcompress.distill.ablation " + shlex.join(sys.argv[1:])
     doc: dict[str, Any] = {}
     rest = [m for m, _, _ in ROWS[1:] if m not in CLAIM_ROWS]
     order = [(m, s) for group in (CLAIM_ROWS, rest) for s in seeds for m in group]
