@@ -1,9 +1,9 @@
 """Float ONNX export (FP32 / FP16) of any gait model, written atomically and validated.
 
-The exporter is torch's TorchScript-based one (`dynamo=False`): in eval mode it folds every
-Conv → BatchNorm pair into the convolution and emits `torch.fake_quantize_per_*_affine` as
-`QuantizeLinear → DequantizeLinear`, which is what the INT8 path (`qdq.py`) builds on; the dynamo
-exporter neither folds BN nor keeps fake-quant as Q/DQ in torch 2.13.
+The exporter is torch's TorchScript-based one (`dynamo=False`, deprecated but present in torch 2.13):
+in eval mode it folds every Conv → BatchNorm pair whose weight is an initializer, and it writes
+`torch.fake_quantize_per_*_affine` as `QuantizeLinear → DequantizeLinear`, which is what the INT8 path
+(`qdq.py`) builds on. Both properties are checked by `tests/test_export_onnx.py`.
 
 Graph contract (every format):
   input   `sils`        float32 [N, T, H, W] in [0, 1], dynamic N (batch) and T (frames)
@@ -16,6 +16,7 @@ graphs keep float32 I/O and cast inside, so every runner feeds the same array.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import tempfile
@@ -236,7 +237,5 @@ def export_onnx(
 
 def _float_copy(model: nn.Module, fmt: str) -> nn.Module:
     """An eval-mode copy in the export dtype (the caller's model is never touched)."""
-    import copy
-
     copy_ = copy.deepcopy(model).eval()
     return copy_.half() if fmt == "fp16" else copy_.float()
