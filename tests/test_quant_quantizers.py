@@ -158,3 +158,18 @@ def test_quantizer_state_in_state_dict():
     r = LsqQuantizer(4, signed=False)
     r.load_state_dict(sd)
     assert bool(r.initialized) and float(r.soft_k) == pytest.approx(3.4) and torch.equal(r.step, q.step)
+
+
+def test_softgrad_mode_rounds_forward_and_uses_soft_derivative():
+    q = LsqQuantizer(4, signed=False)
+    q.step.data.fill_(0.1)
+    q.initialized.fill_(True)
+    q.set_mode("softgrad")
+    q.set_k(3.0)
+    x = torch.tensor([-0.3, 0.33, 0.71, 2.0], requires_grad=True)
+    y = q(x)
+    assert torch.allclose(y, torch.round(torch.clamp(x / 0.1, 0, 15)) * 0.1)  # exactly the hard quantizer
+    y.sum().backward()
+    u = x.detach()[1:3] / 0.1
+    assert x.grad[0] == 0 and x.grad[-1] == 0
+    assert torch.allclose(x.grad[1:3], soft_round_grad(u, 3.0), atol=1e-5)

@@ -5,6 +5,8 @@ Every quantizer in `gaitcompress.quant` maps `x / v` to an integer grid with one
 - `hard`: `torch.round` — round half to even, exactly what ONNX `QuantizeLinear` and TensorRT do. Eval always uses it.
 - `ste`: hard round forward, identity backward (straight-through estimator, QGait eq. 4).
 - `soft`: QGait's θ_k (eq. 6) forward, its analytic derivative backward (eq. 7).
+- `softgrad`: hard round forward, ∂θ_k/∂x backward — the other reading of QGait §3.2, whose analysis concerns only
+  the gradient; training then sees exactly the deployed (hard) network.
 
 The clamp to `[r1, r2]` happens *before* the rounding, so its own gradient (1 inside, 0 outside) gives the
 "0 outside the range" half of eqs. 4 and 7 for free.
@@ -66,6 +68,21 @@ class _SoftRound(torch.autograd.Function):
         return grad * soft_round_grad(x, ctx.k), None
 
 
+class _RoundSoftGrad(torch.autograd.Function):
+    """round(x) forward, ∂θ_k/∂x backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.k = k
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * soft_round_grad(x, ctx.k), None
+
+
 def soft_round(x: Tensor, k: float) -> Tensor:
     """QGait's differentiable soft round θ_k with its analytic backward."""
     if k < 1:
@@ -74,14 +91,16 @@ def soft_round(x: Tensor, k: float) -> Tensor:
 
 
 def round_mode(x: Tensor, mode: str, k: float = 1.0) -> Tensor:
-    """Round `x` with `mode` in {'hard', 'ste', 'soft'}."""
+    """Round `x` with `mode` in {'hard', 'ste', 'soft', 'softgrad'}."""
     if mode == "ste":
         return round_ste(x)
     if mode == "soft":
         return soft_round(x, k)
+    if mode == "softgrad":
+        return _RoundSoftGrad.apply(x, float(k))
     if mode == "hard":
         return torch.round(x)
-    raise ValueError(f"unknown rounding mode {mode!r}; use 'ste', 'soft' or 'hard'")
+    raise ValueError(f"unknown rounding mode {mode!r}; use 'ste', 'soft', 'softgrad' or 'hard'")
 
 
 def grad_scale(x: Tensor, scale: float) -> Tensor:

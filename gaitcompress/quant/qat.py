@@ -93,7 +93,7 @@ class SoftKCallback:
         self.model, self.cfg = model, cfg
 
     def __call__(self, trainer: Trainer, iteration: int) -> None:
-        set_mode(self.model, "soft", self.cfg.k_at(iteration))  # k for the next step; `iteration` steps are done
+        set_mode(self.model, self.cfg.mode, self.cfg.k_at(iteration))  # k for the next step; `iteration` steps are done
 
 
 def parse_quant_recipe(recipe: dict[str, Any]) -> QuantRecipe:
@@ -201,18 +201,19 @@ def train_stages(
     A stage with 0 iterations is skipped; returns the last stage's metrics.
     """
     s1, s2 = cfg.quant.stage1, cfg.quant.stage2
-    stages = [(n, s, m) for n, s, m in (("stage1", s1, "ste"), ("stage2", s2, "soft")) if s.iterations > 0]
+    soft = cfg.quant.soft_k.mode
+    stages = [(n, s, m) for n, s, m in (("stage1", s1, "ste"), ("stage2", s2, soft)) if s.iterations > 0]
     metrics: dict[str, float] = {}
     for i, (name, stage, mode) in enumerate(stages):
         last = i == len(stages) - 1
-        set_mode(qmodel, mode, cfg.quant.soft_k.k_at(0) if mode == "soft" else None)
+        set_mode(qmodel, mode, cfg.quant.soft_k.k_at(0) if mode != "ste" else None)
         trainer = Trainer(
             module, loader, run_dir / name,
             dataclasses.replace(cfg.train, iterations=stage.iterations),
             dataclasses.replace(cfg.optim, lr=cfg.optim.lr * stage.lr_scale),
             cfg.sched if mode == "ste" else SchedConfig(),
             ctx=ctx, eval_fn=eval_fn if last else None, tracker=tracker, meta=meta,
-            callbacks=[SoftKCallback(qmodel, cfg.quant.soft_k)] if mode == "soft" else (),
+            callbacks=[SoftKCallback(qmodel, cfg.quant.soft_k)] if mode != "ste" else (),
         )  # fmt: skip
         metrics = trainer.fit(resume=resume)
     return metrics
@@ -228,7 +229,8 @@ def _label(cfg: QuantRecipe) -> str:
             if k.schedule == "fixed"
             else f"k {k.start:g}→{k.threshold:g} +{k.increment:g}/{k.every}"
         )
-        parts.append(f"soft {q.stage2.iterations} it ({sched})")
+        fwd = ", hard forward" if k.forward == "round" else ""
+        parts.append(f"soft {q.stage2.iterations} it ({sched}{fwd})")
     if q.terms:
         parts.append(" + ".join(f"{t.weight:g}·{t.loss}" for t in q.terms))
     return ", ".join(parts)

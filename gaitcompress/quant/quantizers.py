@@ -22,7 +22,7 @@ from gaitcompress.registry import Registry
 
 QUANTIZERS: Registry[Quantizer] = Registry("quantizer")
 
-MODES = ("ste", "soft", "hard")
+MODES = ("ste", "soft", "softgrad", "hard")
 
 
 def int_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:

@@ -29,6 +29,12 @@ class SoftKConfig:
     increment: float = 0.2  # grow: k += increment every `every` iterations ...
     every: int = 100
     threshold: float = 5.0  # ... up to T; `fixed` uses k = T throughout
+    forward: str = "theta"  # theta: θ_k forward + ∂θ_k backward (eq. 6–7) | round: hard forward, ∂θ_k backward
+
+    @property
+    def mode(self) -> str:
+        """The quantizer mode of the soft stage."""
+        return "soft" if self.forward == "theta" else "softgrad"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -37,6 +43,8 @@ class SoftKConfig:
             )
         if self.start < 1 or self.threshold < 1:
             raise GaitCompressError("quant.soft_k: k must stay ≥ 1 (QGait eq. 6)", "set start and threshold ≥ 1")
+        if self.forward not in ("theta", "round"):
+            raise GaitCompressError(f"quant.soft_k.forward: unknown {self.forward!r}", "use theta or round")
         if self.every < 1:
             raise GaitCompressError("quant.soft_k.every must be ≥ 1", "e.g. every: 100")
 
