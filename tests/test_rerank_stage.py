@@ -61,3 +61,12 @@ def test_combine_runs_attaches_cost(tmp_path):
     assert [r["label"] for r in doc["rows"]][::3] == ["teacher + rerank-none", "student + rerank-none"]
     assert doc["rows"][2]["latency"]["p50_ms"] == 2.0 and doc["rows"][2]["latency"]["ratio_to"] == {"first-stage": 2.0}
     assert "latency" not in doc["rows"][1] and "latency" not in doc["rows"][5]
+
+
+def test_reranker_from_names_a_baseline_or_a_head(tmp_path):
+    from gaitcompress.rerank import CarGaitReranker, KReciprocalReranker, reranker_from
+
+    assert isinstance(reranker_from("kreciprocal"), KReciprocalReranker)
+    _save_head(tmp_path / "seed0" / "final.pt", 0)
+    assert isinstance(reranker_from(str(tmp_path), k=5), CarGaitReranker)
+    assert reranker_from(str(tmp_path / "seed0" / "final.pt")).k == 10

@@ -4,7 +4,7 @@ its training on top-v candidate lists, k-reciprocal re-ranking as the baseline, 
 from gaitcompress.rerank.cargait import CarGaitReranker
 from gaitcompress.rerank.head import CarGaitHead, HeadSpec, build_head
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker, k_reciprocal
-from gaitcompress.rerank.stage import load_head
+from gaitcompress.rerank.stage import load_head, reranker_from
 
 __all__ = [
     "CarGaitHead",
@@ -14,4 +14,5 @@ __all__ = [
     "build_head",
     "k_reciprocal",
     "load_head",
+    "reranker_from",
 ]

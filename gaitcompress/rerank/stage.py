@@ -274,3 +274,14 @@ def combine_runs(run_dirs: list[str | Path], name: str) -> dict[str, Any]:
                 }
             rows.append(row)
     return make_results(name, rows, docs[0]["dataset"])
+
+
+def reranker_from(spec: str, k: int = 10) -> KReciprocalReranker | CarGaitReranker:
+    """The re-ranker a `--rerank` option names: `kreciprocal`, or a CarGait head checkpoint / rerank run folder.
+
+    CarGait needs the features' `parts`: extract with `extract_features(..., keep_parts=True)` (what
+    `evaluate_model(..., rerank=...)` does).
+    """
+    if spec == "kreciprocal":
+        return KReciprocalReranker()
+    return CarGaitReranker(next(iter(trained_heads(spec).values())) if Path(spec).is_dir() else load_head(spec), k)
