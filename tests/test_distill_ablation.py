@@ -51,3 +51,7 @@ def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, m
     calls.clear()
     ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
     assert calls == []  # every run folder already holds its metrics.json
+    for path in (tmp_path / "runs" / "kd-idd").glob("seed*/metrics.json"):
+        path.unlink()
+    doc = ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher, table_only=True)
+    assert calls == [] and "kd-idd" not in [r["method"] for r in doc["rows"]]

@@ -61,11 +61,17 @@ def _cost(recipe: dict[str, Any], data: DataConfig) -> dict[str, Any]:
 
 
 def run_ablation(
-    seeds: Sequence[int], out: Path, runs: Path, overrides: Sequence[str] = (), teacher: Path | None = None
+    seeds: Sequence[int],
+    out: Path,
+    runs: Path,
+    overrides: Sequence[str] = (),
+    teacher: Path | None = None,
+    table_only: bool = False,
 ) -> dict[str, Any]:
     """Run (or read) every row × seed and write the §15 table to `out` after each run.
 
     `teacher`: the teacher's run folder (default: the teacher recipe's `run_dir`, which the distill recipes name).
+    `table_only`: start no run; tabulate the finished ones.
     """
     teacher_recipe = load_recipe(RECIPES / ROWS[0][1])
     teacher_dir = teacher or Path(teacher_recipe["run_dir"])
@@ -76,12 +82,15 @@ def run_ablation(
     recipes["teacher"] = teacher_recipe
     data = parse_recipe(_without_distill(recipes["student"])).data
     costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
-    command = "nice -n 10 python -m gaitcompress.distill.ablation " + shlex.join(sys.argv[1:])
+    argv = [a for a in sys.argv[1:] if a != "--table-only"]  # the command that makes the runs
+    command = "nice -n 10 python -m gaitcompress.distill.ablation " + shlex.join(argv)
     doc: dict[str, Any] = {}
     rest = [m for m, _, _ in ROWS[1:] if m not in CLAIM_ROWS]
     order = [(m, s) for group in (CLAIM_ROWS, rest) for s in seeds for m in group]
     for method, seed in order:
         run_dir = runs / method / f"seed{seed}"
+        if _metrics(run_dir) is None and table_only:
+            continue
         if _metrics(run_dir) is None:
             recipe = {**recipes[method], "seed": seed, "run_dir": str(run_dir)}
             if teacher is not None and "distill" in recipe:
@@ -129,9 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/distill-ablation-synthgait.json"))
     parser.add_argument("--runs", type=Path, default=Path("runs/synthgait/ablation"), help="run folders root")
     parser.add_argument("--teacher", type=Path, default=None, help="teacher run folder (default: its recipe's)")
+    parser.add_argument("--table-only", action="store_true", help="start no run; tabulate the finished ones")
     parser.add_argument("overrides", nargs="*", help="key.path=value applied to every student run")
     args = parser.parse_args(argv)
-    run_ablation([int(s) for s in args.seeds.split(",")], args.out, args.runs, args.overrides, args.teacher)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    run_ablation(seeds, args.out, args.runs, args.overrides, args.teacher, args.table_only)
 
 
 if __name__ == "__main__":
