@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -58,6 +60,9 @@ def test_fp32_matches_torch_with_dynamic_axes_and_metadata(model, sils, tmp_path
     meta = read_metadata(path)
     assert meta["format"] == "fp32" and meta["a"] == 1 and meta["input"]["shape"] == ["N", "T", 16, 11]
     assert [f.name for f in tmp_path.iterdir()] == ["m.onnx"]  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_fp16_keeps_float32_io(model, sils, tmp_path):

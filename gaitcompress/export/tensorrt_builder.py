@@ -162,6 +162,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the file a plain open()'s permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
