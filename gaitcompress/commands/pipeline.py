@@ -1,6 +1,59 @@
-"""`gaitcompress pipeline` (placeholder until its issue lands)."""
+"""`gaitcompress pipeline`: one recipe from a full-precision model to an edge engine, with a report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, console, out
 
 
-def pipeline() -> None:
-    """Full pipeline."""
-    raise NotImplementedError
+def pipeline(
+    recipe: RecipeArg,
+    overrides: OverridesArg = None,
+    stage_override: Annotated[
+        list[str] | None, typer.Option("--all", help="key=value applied to every stage recipe (e.g. data.* keys).")
+    ] = None,
+) -> None:
+    """Teacher → GaitKD student → QGait w8a8/w4a4 → ONNX → benchmark → report; finished stages are skipped.
+
+    Example: gaitcompress pipeline recipes/synthgait/pipeline_quick.yaml
+    """
+    from gaitcompress.pipeline.run import run_pipeline
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.results import command_line
+
+    cfg = load_recipe(recipe, overrides or [])
+    if stage_override:
+        cfg["overrides"] = [*cfg.get("overrides", []), *stage_override]
+    run = run_pipeline(cfg, RichTracker(), log=lambda msg: console.print(msg, highlight=False))
+    doc = run.report(command_line())
+    out.print(summary_table(doc))
+    console.print(f"report: {run.run_dir / 'report' / 'report.md'}")
+    if run.parity_failures:
+        for failure in run.parity_failures:
+            console.print(f"[bold red]parity failed:[/] {failure}", highlight=False)
+        raise typer.Exit(1)
+
+
+def summary_table(doc: dict) -> Table:
+    """One row per stage: accuracy, cost, size and latency."""
+    table = Table(title=f"{doc['name']} ({doc['dataset'].get('name')}, input {doc['dataset'].get('input')})")
+    cols = ["stage", "method", "bits", "NM@R1", "BG@R1", "CL@R1", "mean@R1", "mAP", "GMACs", "GBitOPs", "params",
+            "ONNX MB", "p50 ms", "× teacher"]  # fmt: skip
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("stage", "method", "bits") else "right")
+    for r in doc["rows"]:
+        m, c, lat = r.get("metrics", {}), r.get("cost", {}), r.get("latency", {})
+        acc = [f"{m[k]['mean']:.1f}" if k in m else "" for k in ("NM@R1", "BG@R1", "CL@R1", "mean@R1", "mAP")]
+        size = sum(c.get("onnx_bytes", {}).values()) / 2**20 if c.get("onnx_bytes") else None
+        ratio = next(iter(lat.get("ratio_to", {}).values()), None)
+        table.add_row(
+            r["stage"], r.get("method", ""), r.get("bits", ""), *acc,
+            f"{c.get('macs', 0) / 1e9:.3f}", f"{c.get('bitops', 0) / 1e9:.3f}", f"{c.get('params', 0) / 1e6:.3f}M",
+            f"{size:.2f}" if size is not None else "", f"{lat['p50_ms']:.2f}" if lat else "",
+            f"{ratio:.2f}" if ratio is not None else "",
+        )  # fmt: skip
+    return table

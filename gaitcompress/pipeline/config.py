@@ -1,0 +1,74 @@
+"""The pipeline recipe: which stage recipes to chain, and what to export and benchmark.
+
+    name: pipeline-synthgait-quick
+    run_dir: runs/pipeline/synthgait-quick
+    seed: 0
+    overrides: [train.iterations=200]           # applied to every stage recipe that has the section
+    teacher: {recipe: teacher_quick.yaml}        # or {checkpoint: path.pt, name: gaitbase} to skip training
+    student: {recipe: distill_gaitkd.yaml}
+    quantize: [{recipe: quant_qgait8.yaml}, {recipe: quant_qgait4.yaml}]
+    export: {formats: [fp32, int8], placement: ort, frames: 30, verify: true}
+    bench: {backends: [ort-cpu], frames: 30, rounds: 20}
+
+Stage recipe paths are relative to the pipeline recipe. Every stage runs in `<run_dir>/<stage>`; the pipeline
+wires each stage's input to the previous stage's output (teacher → `distill.teachers`, student → `quant.checkpoint`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gaitcompress.errors import GaitCompressError
+
+
+@dataclass(frozen=True)
+class StageRef:
+    recipe: str | None = None  # the stage's own recipe, relative to the pipeline recipe
+    checkpoint: str | None = None  # teacher only: use this gaitcompress/OpenGait checkpoint instead of training
+    name: str | None = None  # model variant of an OpenGait checkpoint (it carries no spec)
+    overrides: tuple[str, ...] = ()  # key.path=value for this stage only
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    formats: tuple[str, ...] = ("fp32", "int8")  # fp32 | fp16 for float models; int8 (QDQ) for QAT models
+    placement: str = "ort"  # must match the QAT recipes' placement (trt | ort)
+    frames: int = 30  # frames per sequence for accounting and parity inputs
+    verify: bool = True  # parity against PyTorch on real test sequences
+    rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap between ONNX and PyTorch, in points
+    opset: int = 17
+
+
+@dataclass(frozen=True)
+class BenchSection:
+    backends: tuple[str, ...] = ("ort-cpu",)
+    frames: int = 30
+    batch: int = 1
+    rounds: int = 20
+    warmup: int = 3
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class PipelineRecipe:
+    name: str = "pipeline"
+    run_dir: str = "runs/pipeline"
+    seed: int = 0
+    source: str | None = None
+    overrides: tuple[str, ...] = ()
+    teacher: StageRef = field(default_factory=StageRef)
+    student: StageRef | None = None
+    quantize: tuple[StageRef, ...] = ()
+    export: ExportSection | None = field(default_factory=ExportSection)
+    bench: BenchSection | None = field(default_factory=BenchSection)
+
+    def check(self) -> None:
+        """Fail before any training when the recipe cannot run to the end."""
+        where = self.source or "pipeline recipe"
+        if self.teacher.recipe is None and self.teacher.checkpoint is None:
+            raise GaitCompressError(f"{where}: teacher needs `recipe` or `checkpoint`", "e.g. teacher: {recipe: ...}")
+        for label, ref in [("student", self.student), *[(f"quantize[{i}]", q) for i, q in enumerate(self.quantize)]]:
+            if ref is not None and ref.recipe is None:
+                raise GaitCompressError(f"{where}: {label} has no recipe", "give it `recipe: <stage recipe>.yaml`")
+        if self.quantize and self.student is None:
+            raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")
