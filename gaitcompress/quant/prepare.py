@@ -66,10 +66,13 @@ class QConfig:
     first_last_bits: int | None = None  # e.g. 8: the stem conv and the per-part FC at 8/8 bits (w4a4 option)
     placement: str = "trt"  # trt | ort (DESIGN §10)
     layer_bits: dict[str, list[int]] = field(default_factory=dict)  # module-path glob → [w_bits, a_bits], last wins
+    init: str = "lsq"  # LSQ step init: lsq (2·mean|x|/√Qp) | mse (least-MSE step, see LsqQuantizer)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise GaitCompressError(f"unknown quant method {self.method!r}", did_you_mean(self.method, METHODS))
+        if self.init not in ("lsq", "mse"):
+            raise GaitCompressError(f"unknown LSQ init {self.init!r}", "use lsq or mse")
         if self.placement not in PLACEMENTS:
             raise GaitCompressError(f"unknown placement {self.placement!r}", did_you_mean(self.placement, PLACEMENTS))
         for bits in (self.weight_bits, self.act_bits, self.first_last_bits or 8):
@@ -101,10 +104,10 @@ class QConfig:
 PRESETS = {"w8a8": QConfig(weight_bits=8, act_bits=8), "w4a4": QConfig(weight_bits=4, act_bits=4)}
 
 
-def weight_quantizer(method: str, bits: int, channels: int) -> Quantizer:
+def weight_quantizer(method: str, bits: int, channels: int, init: str = "lsq") -> Quantizer:
     """Signed narrow weight quantizer; per output channel (axis 0) for LSQ, per tensor for the DoReFa/PACT baselines."""
     if method == "lsq":
-        return LsqQuantizer(bits, signed=True, channel_axis=0, narrow=True, channels=channels)
+        return LsqQuantizer(bits, signed=True, channel_axis=0, narrow=True, channels=channels, init=init)
     return DorefaQuantizer(bits, signed=True, weight=True)
 
 
@@ -113,10 +116,10 @@ def unsigned_fits(bits: int, placement: str) -> bool:
     return placement == "ort" or 2**bits - 1 <= 127
 
 
-def act_quantizer(method: str, bits: int, signed: bool) -> Quantizer:
+def act_quantizer(method: str, bits: int, signed: bool, init: str = "lsq") -> Quantizer:
     """Per-tensor activation quantizer (unsigned after ReLU, signed elsewhere)."""
     if method == "lsq":
-        return LsqQuantizer(bits, signed=signed, narrow=signed)
+        return LsqQuantizer(bits, signed=signed, narrow=signed, init=init)
     if method == "pact":
         return PactQuantizer(bits, signed=signed)
     return DorefaQuantizer(bits, signed=signed)
@@ -168,13 +171,17 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
         elif in_block and name in ("conv1", "0"):
             input_quant = None  # the block's input_quant quantizes x once for conv1, downsample and identity
         else:
-            input_quant = act_quantizer(qcfg.method, ab, signed=post_relu_signed)  # post-ReLU / pooled post-ReLU
+            input_quant = act_quantizer(
+                qcfg.method, ab, init=qcfg.init, signed=post_relu_signed
+            )  # post-ReLU / pooled post-ReLU
         channels = module.out_channels if isinstance(module, nn.Conv2d) else None
         if isinstance(module, nn.Linear):
             channels = module.out_features
         if isinstance(module, SeparateFCs):
             channels = module.parts * module.out_channels
-        swapped = SWAPS[type(module)].from_float(module, weight_quantizer(qcfg.method, wb, channels), input_quant)
+        swapped = SWAPS[type(module)].from_float(
+            module, weight_quantizer(qcfg.method, wb, channels, qcfg.init), input_quant
+        )
         _set(model, path, swapped)
 
     previous_has_output = False
@@ -185,10 +192,14 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
         post_relu_signed = not unsigned_fits(ab, qcfg.placement)
         wrapped = QuantBasicBlock(
             block,
-            input_quant=None if previous_has_output else act_quantizer(qcfg.method, ab, signed=post_relu_signed),
-            residual_quant=act_quantizer(qcfg.method, ab, signed=True) if block.downsample is not None else None,
-            main_quant=act_quantizer(qcfg.method, ab, signed=True) if ort else None,
-            output_quant=act_quantizer(qcfg.method, ab, signed=False) if ort else None,
+            input_quant=None
+            if previous_has_output
+            else act_quantizer(qcfg.method, ab, init=qcfg.init, signed=post_relu_signed),
+            residual_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=True)
+            if block.downsample is not None
+            else None,
+            main_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=True) if ort else None,
+            output_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=False) if ort else None,
         )
         _set(model, path, wrapped)
         previous_has_output = ort

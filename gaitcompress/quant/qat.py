@@ -63,6 +63,7 @@ class QuantSection:
     placement: str = "trt"  # trt | ort
     first_last_bits: int | None = None  # e.g. 8: stem conv and per-part FC at 8 bits
     layer_bits: dict[str, list[int]] = field(default_factory=dict)
+    init: str = "lsq"  # LSQ step init: lsq | mse (see gaitcompress.quant.quantizers.LsqQuantizer)
     stage1: StageConfig = field(default_factory=lambda: StageConfig(iterations=100))
     stage2: StageConfig = field(default_factory=lambda: StageConfig(iterations=0, lr_scale=0.1))
     soft_k: SoftKConfig = field(default_factory=SoftKConfig)
@@ -75,6 +76,7 @@ class QuantSection:
             placement=self.placement,
             first_last_bits=self.first_last_bits,
             layer_bits=dict(self.layer_bits),
+            init=self.init,
         )
 
 
@@ -221,7 +223,10 @@ def train_stages(
 
 def _label(cfg: QuantRecipe) -> str:
     q = cfg.quant
-    parts = [f"{q.method.upper()} {q.preset}", f"STE {q.stage1.iterations} it"]
+    parts = [
+        f"{q.method.upper()} {q.preset}" + (" (MSE step init)" if q.init == "mse" else ""),
+        f"STE {q.stage1.iterations} it",
+    ]
     if q.stage2.iterations:
         k = q.soft_k
         sched = (
