@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", default="runs/synthgait/qgait_table")
     ap.add_argument("--only", default="", help="comma-separated subset: fp32,ptq8,quant_lsq4,...")
     ap.add_argument("--out", default="bench/results/qgait-synthgait")
+    ap.add_argument(
+        "--extra",
+        default="",
+        help="DIR=SUFFIX: also list the cached rows in DIR (an earlier variant), their method names + SUFFIX",
+    )
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     other = [int(s) for s in args.other_seeds.split(",")]
@@ -127,6 +132,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"done {name}: mean@R1 {rows[-1]['metrics'].get('mean@R1')}", file=sys.stderr, flush=True)
         if name == "quant_qgait8" and (not only or "ptq8" in only):
             rows.append(_cached(runs / "rows/ptq8.json", lambda: ptq_row(base, args.student, seeds, runs)))
+    if args.extra:
+        folder, suffix = args.extra.split("=", 1)
+        for name in QAT_RECIPES:
+            path = Path(folder) / f"{name}.json"
+            if path.is_file():
+                row = json.loads(path.read_text())
+                rows.append({**row, "method": row["method"] + suffix, "label": f"{row['label']} [{suffix.strip('-')}]"})
     dataset = dataset_info(parse_quant_recipe({**base, "quant": {**base["quant"], "checkpoint": args.student}}).data)
     dataset["test_frames"] = base["data"]["test_max_frames"]
     command = "python -m gaitcompress.quant.table " + shlex.join(argv if argv is not None else sys.argv[1:])
