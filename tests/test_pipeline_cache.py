@@ -33,3 +33,24 @@ def test_skip_resume_and_rerun(tmp_path):
     folder, resume = cache.begin("teacher", new_key)
     assert not resume and not folder.exists()
     assert (tmp_path / f"teacher.stale-{key}" / "ckpt").is_file()
+
+
+def test_stage_recipes_wiring_and_shared_overrides(tmp_path):
+    from gaitcompress.pipeline.config import StageRef
+    from gaitcompress.pipeline.run import PipelineRun
+
+    (tmp_path / "t.yaml").write_text("name: t\ntrain: {iterations: 5}\n")
+    (tmp_path / "q.yaml").write_text("name: q\nmethod: qgait8\ntrain: {iterations: 5}\nquant: {checkpoint: x}\n")
+    raw = {
+        "source": str(tmp_path / "p.yaml"),
+        "run_dir": str(tmp_path / "run"),
+        "seed": 3,
+        "overrides": ["train.iterations=7", "quant.preset=w4a4"],
+        "teacher": {"recipe": "t.yaml"},
+    }
+    run = PipelineRun(raw, log=lambda _: None)
+    teacher = run.stage_recipe(run.cfg.teacher, "teacher", [])
+    assert teacher["train"]["iterations"] == 7 and "quant" not in teacher  # quant.* reaches QAT stages only
+    assert teacher["seed"] == 3 and teacher["run_dir"] == str(tmp_path / "run" / "teacher")
+    quant = run.stage_recipe(StageRef(recipe="q.yaml"), "quant-qgait8", ["quant.checkpoint=s.pt"])
+    assert quant["quant"] == {"checkpoint": "s.pt", "preset": "w4a4"}
