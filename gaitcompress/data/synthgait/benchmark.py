@@ -14,6 +14,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     dataset = {"name": "synthgait", "seed": cfg.seed, "ids": [cfg.train, cfg.ids - cfg.train], "input": [64, 44],
                "frames": cfg.frames, "settings": dataclasses.asdict(cfg), "hash": cfg.digest()}  # fmt: skip
-    path = write_results(make_results("synthgait-default", rows, dataset), args.out)
+    command = " ".join(["python -m gaitcompress.data.synthgait.benchmark", *(sys.argv[1:] if argv is None else argv)])
+    path = write_results(make_results("synthgait-default", rows, dataset, command), args.out)
     print(f"median wall {statistics.median(walls):.1f} s; GEI-NN {result.metrics}; wrote {path}")
 
 
