@@ -19,6 +19,7 @@ from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import from_dict, load_recipe, save_recipe
 
 Log = Callable[[str], None]
+ONNX_KEYS = ("NM@R1", "BG@R1", "CL@R1", "mean@R1", "R1", "mAP")  # deployed-model metrics carried into the report
 
 
 def _final(folder: Path) -> str:
@@ -219,7 +220,7 @@ class PipelineRun:
     def report(self, command: str | None = None) -> dict[str, Any]:
         """Write `report/report.{json,md}` and plots from the stage outputs; returns the results document."""
         from gaitcompress.pipeline.report import attach_latency, stage_rows, write_report
-        from gaitcompress.results import read_results
+        from gaitcompress.results import read_results, summarize
 
         frames = self.cfg.export.frames if self.cfg.export else 30
         outputs = {m: {**self.outputs[m], "exports": self.outputs.get(f"export-{m}", {}).get("onnx", {})}
@@ -228,9 +229,16 @@ class PipelineRun:
         if "bench" in self.outputs:
             attach_latency(rows, read_results(self.outputs["bench"]["latency"])["rows"])
         for row in rows:
-            parity = self.outputs.get(f"export-{row['stage']}", {}).get("parity")
-            if parity:
-                row["parity"] = parity
+            parity = self.outputs.get(f"export-{row['stage']}", {}).get("parity") or {}
+            for fmt, check in parity.items():
+                if fmt == "fused":
+                    continue
+                row.setdefault("parity", {})[fmt] = {k: check[k] for k in ("passed", "reason", "rank1_gap")}
+                # the deployed (onnxruntime) accuracy sits beside PyTorch's, so the gate checks what ships
+                onnx = check["onnx"]
+                row["metrics"].update({f"onnx {k}": summarize([onnx[k]]) for k in ONNX_KEYS if k in onnx})
+            if "fused" in parity:
+                row["fused"] = parity["fused"]
         first = read_results(self.outputs["teacher"]["metrics"]) if "metrics" in self.outputs["teacher"] else None
         dataset = first["dataset"] if first else {"name": "unknown"}
         return write_report(rows, dataset, self.run_dir / "report", self.cfg.name, command)
