@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from gaitcompress.cli import _register, app
+from gaitcompress.cli import app
 from gaitcompress.results import read_results
 from gaitcompress.train import checkpoint as ckpt_io
 
@@ -22,19 +20,6 @@ TINY = [
     "data.input_size=[16,11]", "data.train_frames=6", "data.batch_p=2", "data.batch_k=2",
     "train.iterations=3", "train.save_every=2", "train.tensorboard=false", "sched.milestones=[2]",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    old = os.environ.get("GAITCOMPRESS_DATA")
-    os.environ["GAITCOMPRESS_DATA"] = str(data)
-    _register()
-    yield CliRunner()
-    if old is None:
-        os.environ.pop("GAITCOMPRESS_DATA")
-    else:
-        os.environ["GAITCOMPRESS_DATA"] = old
 
 
 def test_train_then_eval_then_resume(runner, tmp_path):

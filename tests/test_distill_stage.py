@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from gaitcompress.cli import _register, app
+from gaitcompress.cli import app
 from gaitcompress.distill.config import DistillRecipe
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
@@ -26,19 +24,6 @@ TINY = [
     "train.iterations=2", "train.tensorboard=false", "sched.milestones=[1]",
 ]  # fmt: skip
 RECIPES = sorted((ROOT / "recipes").glob("*/distill_*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    old = os.environ.get("GAITCOMPRESS_DATA")
-    os.environ["GAITCOMPRESS_DATA"] = str(data)
-    _register()
-    yield CliRunner()
-    if old is None:
-        os.environ.pop("GAITCOMPRESS_DATA")
-    else:
-        os.environ["GAITCOMPRESS_DATA"] = old
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -38,6 +38,7 @@ from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 from gaitcompress.train.distributed import init_distributed, resolve_device, shutdown_distributed
 from gaitcompress.train.engine import Trainer
+from gaitcompress.train.stage import dataset_info
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def run_synth_train(
                 "cost": {"params": sum(p.numel() for p in generator.parameters()), "frames": generator.frames},
                 "train": {"iterations": cfg.train.iterations, "wall_s": round(wall, 1)},
             }
-            write_results(make_results(cfg.name, [row], _dataset(cfg.data), command), run_dir / "metrics.json")
+            write_results(make_results(cfg.name, [row], dataset_info(cfg.data), command), run_dir / "metrics.json")
             views = generator.labels.views
             views = views[:: max(1, len(views) // 4)][:4]  # a few views spread over the range: a cheap preview
             preview_cfg = SampleConfig(ids=generator.labels.ids[:1], views=views, batch=32, seed=cfg.seed)
@@ -154,16 +155,6 @@ def run_synth_train(
         return {"run_dir": run_dir, "metrics": metrics, "wall_s": wall}
     finally:
         shutdown_distributed(ctx)
-
-
-def _dataset(data: DataConfig) -> dict[str, Any]:
-    info: dict[str, Any] = {"name": data.dataset, "input": list(data.input_size), "frames": data.train_frames}
-    if data.root is None:
-        s = data.synth_config
-        info.update(seed=s.seed, ids=[s.train, s.ids - s.train], difficulty=s.difficulty)
-    else:
-        info["root"] = data.root
-    return info
 
 
 def _preview(generator: GaitCrafter, cfg: SampleConfig, path: Path) -> Path:
@@ -243,7 +234,7 @@ def run_synth_judge(
     rows.insert(
         0, _judge_row("real", "real held-out sequences (reference)", figures["real"], cfg.seed, len(real_meta) // 2)
     )
-    doc = make_results(cfg.name, rows, {**_dataset(cfg.data), "judged_ids": len(ids)}, command)
+    doc = make_results(cfg.name, rows, {**dataset_info(cfg.data), "judged_ids": len(ids)}, command)
     if out is not None:
         write_results(doc, out)
     return {"results": doc, "figures": figures}
@@ -275,7 +266,7 @@ def run_synth_augment(
     """
     from gaitcompress.models import create_model
     from gaitcompress.train.config import parse_recipe
-    from gaitcompress.train.stage import dataset_info, result_row, run_train
+    from gaitcompress.train.stage import result_row, run_train
 
     rows, dataset = [], {}
     for label, recipe in recipes.items():
