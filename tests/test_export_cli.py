@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from gaitcompress.cli import _register, app
+from gaitcompress.cli import app
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.export.onnx_export import read_metadata
 from gaitcompress.export.stage import ExportConfig, export_checkpoint
@@ -27,18 +25,6 @@ RECIPE = {
         "test_batch": 8,
     }
 }
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory):
-    old = os.environ.get("GAITCOMPRESS_DATA")
-    os.environ["GAITCOMPRESS_DATA"] = str(tmp_path_factory.mktemp("data"))
-    _register()
-    yield CliRunner()
-    if old is None:
-        os.environ.pop("GAITCOMPRESS_DATA")
-    else:
-        os.environ["GAITCOMPRESS_DATA"] = old
 
 
 @pytest.fixture(scope="module")

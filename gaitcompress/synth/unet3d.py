@@ -96,8 +96,8 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
-class SpatialAttention(nn.Module):
-    """Self-attention over the H·W positions of each frame separately."""
+class _FactorisedAttention(nn.Module):
+    """Norm + qkv + zero-initialised output projection; subclasses choose the axis attended over."""
 
     def __init__(self, channels: int, heads: int, groups: int) -> None:
         super().__init__()
@@ -105,6 +105,10 @@ class SpatialAttention(nn.Module):
         self.norm = nn.GroupNorm(groups, channels)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = _zero(nn.Linear(channels, channels))
+
+
+class SpatialAttention(_FactorisedAttention):
+    """Self-attention over the H·W positions of each frame separately."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, h, w = x.shape
@@ -112,15 +116,8 @@ class SpatialAttention(nn.Module):
         return x + _attend(tokens, self.qkv, self.proj, self.heads).reshape(n, t, h, w, c).permute(0, 4, 1, 2, 3)
 
 
-class TemporalAttention(nn.Module):
+class TemporalAttention(_FactorisedAttention):
     """Self-attention over the T frames at each pixel; a sinusoidal frame code gives the order."""
-
-    def __init__(self, channels: int, heads: int, groups: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm = nn.GroupNorm(groups, channels)
-        self.qkv = nn.Linear(channels, 3 * channels)
-        self.proj = _zero(nn.Linear(channels, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, h, w = x.shape
