@@ -16,15 +16,6 @@ REFERENCE = Path(__file__).resolve().parent / "data" / "opengait_gaitbase_state_
 H, W = 16, 11  # tiny input: keeps even full-width models cheap on two cores
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with two cores shared (and `pytest -n 2`), more threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _reference_shapes() -> dict[str, tuple[int, ...]]:
     shapes = {}
     for line in REFERENCE.read_text().splitlines():

@@ -12,15 +12,6 @@ from gaitcompress.models.checkpoint import load_checkpoint, load_weights, save_o
 H, W = 16, 11
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with two cores shared (and `pytest -n 2`), more threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _embeddings(model: torch.nn.Module, sils: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model.eval()(sils)["embeddings"]

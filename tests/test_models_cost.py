@@ -9,15 +9,6 @@ from gaitcompress.models import create_model
 from gaitcompress.models.cost import layer_macs, model_cost
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with two cores shared (and `pytest -n 2`), more threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_gaitbase_cost_matches_analytic_count():
     model = create_model("gaitbase", num_classes=74)
     cost = model_cost(model, frames=1, input_size=(64, 44))

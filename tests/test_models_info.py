@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -10,15 +9,6 @@ from gaitcompress.cli import _register, app
 from gaitcompress.models import create_model
 from gaitcompress.models.checkpoint import save_opengait
 from gaitcompress.recipe import to_dict
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: with two cores shared (and `pytest -n 2`), more threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _invoke(*args: str):

@@ -11,15 +11,6 @@ from gaitcompress.quant.layers import QuantBasicBlock, QuantConv2d, QuantSeparat
 from gaitcompress.quant.quantizers import FixedQuantizer, LsqQuantizer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The shared 2-core machine is oversubscribed: intra-op threads make tiny models 20× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

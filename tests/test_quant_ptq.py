@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import onnx
-import pytest
 import torch
 
 from gaitcompress.data.batch import Batch
 from gaitcompress.export.onnx_export import InputSpec, export_onnx
 from gaitcompress.models import create_model
 from gaitcompress.quant.ptq import OrtGaitModel, TrainCalibration, quantize_onnx_static
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def batches(seed=0):

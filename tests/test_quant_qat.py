@@ -17,15 +17,6 @@ from gaitcompress.recipe import from_dict
 from gaitcompress.train import checkpoint as ckpt_io
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The shared 2-core machine is oversubscribed: intra-op threads make tiny models 20× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def loader(seed=0, n_cls=4, k=2, t=3, hw=(16, 11)):
     g = torch.Generator().manual_seed(seed)
     protos = (torch.rand(n_cls, *hw, generator=g) > 0.5).float()

@@ -11,15 +11,6 @@ from gaitcompress.quant.functional import round_ste, soft_round, soft_round_grad
 from gaitcompress.quant.quantizers import DorefaQuantizer, FixedQuantizer, LsqQuantizer, PactQuantizer, int_range
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The shared 2-core machine is oversubscribed: intra-op threads make tiny models 20× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_soft_round_forward_equals_round_at_large_k():
     x = torch.linspace(-5.2, 5.2, 1001, dtype=torch.float64)
     x = x[(x - torch.floor(x) - 0.5).abs() > 0.02]  # off the half-integers, where round itself jumps

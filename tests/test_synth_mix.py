@@ -6,22 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gaitcompress.data import DataConfig, build_test_loader, build_train_loader, train_ids
 from gaitcompress.data.batch import SeqMeta
 from gaitcompress.data.config import MixConfig
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.synth.sample import write_dataset
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP spinning makes these small ops ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _write(root, ids, types, train, test, value=255):

@@ -20,15 +20,6 @@ IDS = ["001", "002", "003"]
 T, H, W = 4, 16, 11
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP spinning makes these small ops ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _generator(**diffusion):
     torch.manual_seed(0)
     g = build_generator(IDS, ["000", "090"], ["bg", "cl", "nm"], T, H, W, preset="tiny", diffusion=diffusion)

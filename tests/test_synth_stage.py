@@ -17,15 +17,6 @@ from gaitcompress.synth.sample import SampleConfig, write_dataset
 from gaitcompress.synth.stage import resolve_generator, run_synth_judge, run_synth_sample, run_synth_train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on a loaded 2-core machine OpenMP spinning makes these small ops ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """3 training ids, 1 test id, views 000/090, nm and cl; each id a box of its own width."""
