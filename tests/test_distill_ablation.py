@@ -55,3 +55,22 @@ def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, m
         path.unlink()
     doc = ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher, table_only=True)
     assert calls == [] and "kd-idd" not in [r["method"] for r in doc["rows"]]
+
+
+def test_teacher_row_from_independent_teacher_runs(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    calls: list[str] = []
+    monkeypatch.setattr(ablation, "run_train", _fake_run(calls))
+    monkeypatch.setattr(ablation, "run_distill", _fake_run(calls))
+    monkeypatch.setattr(ablation, "_cost", lambda r, d: {"macs": 4 if r["model"]["name"] == "gaitbase_w025" else 1})
+    teachers = tmp_path / "teachers"
+    for seed in (0, 1):
+        (teachers / f"seed{seed}").mkdir(parents=True)
+        metrics = {m: {"mean": 50.0 + seed} for m in ablation.METRICS}
+        (teachers / f"seed{seed}" / "metrics.json").write_text(json.dumps({"rows": [{"metrics": metrics}]}))
+    args = ([0, 1], tmp_path / "t.json", tmp_path / "runs", ["train.iterations=7"], tmp_path / "teacher")
+    doc = ablation.run_ablation(*args, table_only=True, teacher_runs=teachers)
+    assert doc["rows"][0]["seeds"] == [0, 1] and doc["rows"][0]["metrics"]["NM@R1"]["values"] == [50.0, 51.0]
+    (teachers / "seed1" / "metrics.json").unlink()
+    with pytest.raises(ablation.GaitCompressError, match="seeds \\[1\\]"):
+        ablation.run_ablation(*args, table_only=True, teacher_runs=teachers)

@@ -10,6 +10,9 @@ rewritten after every run (a row lists the seeds it has so far). The teacher row
 learns from (the quick teacher recipe as it is, seed 0; trained here first if its run folder holds no metrics), so
 it has one seed. Extra `key=value` overrides apply to every *student* run, the student-alone row included (they are
 part of the recorded command); MACs of every row are counted at the students' input size and clip length.
+`--teacher-runs DIR` fills the teacher row from `DIR/seed<s>` instead: independent teachers trained with the same
+recipe (e.g. `gaitcompress train recipes/synthgait/teacher_quick.yaml run_dir=DIR --seeds 0,1,2`), so the row has
+the seeds' spread too, while the students still learn from the one teacher above.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from gaitcompress.data import DataConfig, num_classes
 from gaitcompress.distill.stage import run_distill
+from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
 from gaitcompress.models.cost import model_cost
 from gaitcompress.recipe import load_recipe
@@ -54,6 +58,21 @@ def _metrics(run_dir: Path) -> dict[str, float] | None:
     return {k: v["mean"] for k, v in row["metrics"].items()}
 
 
+def _teacher_row(teacher_dir: Path, teacher_runs: Path | None, seeds: Sequence[int]) -> dict[int, dict[str, float]]:
+    """Teacher metrics per seed: the distilling teacher alone, or the finished `teacher_runs/seed<s>` runs."""
+    if teacher_runs is None:
+        return {0: _metrics(teacher_dir)}
+    found = {s: _metrics(teacher_runs / f"seed{s}") for s in seeds}
+    missing = [s for s, m in found.items() if m is None]
+    if missing:
+        raise GaitCompressError(
+            f"{teacher_runs}: no finished teacher run for seeds {missing} (no seed<s>/metrics.json)",
+            f"train them first: gaitcompress train {RECIPES / ROWS[0][1]} run_dir={teacher_runs} "
+            f"--seeds {','.join(map(str, seeds))}",
+        )
+    return found
+
+
 def _cost(recipe: dict[str, Any], data: DataConfig) -> dict[str, Any]:
     model = create_model(recipe["model"]["name"], num_classes=num_classes(data), **recipe["model"].get("kwargs", {}))
     cost = model_cost(model, data.train_frames, tuple(data.input_size))
@@ -67,24 +86,25 @@ def run_ablation(
     overrides: Sequence[str] = (),
     teacher: Path | None = None,
     table_only: bool = False,
+    teacher_runs: Path | None = None,
 ) -> dict[str, Any]:
     """Run (or read) every row × seed and write the §15 table to `out` after each run.
 
     `teacher`: the teacher's run folder (default: the teacher recipe's `run_dir`, which the distill recipes name).
     `table_only`: start no run; tabulate the finished ones.
+    `teacher_runs`: a folder of finished teacher runs `seed<s>` for the teacher row (default: the one teacher).
     """
     teacher_recipe = load_recipe(RECIPES / ROWS[0][1])
     teacher_dir = teacher or Path(teacher_recipe["run_dir"])
     if _metrics(teacher_dir) is None:
         run_train({**teacher_recipe, "run_dir": str(teacher_dir)})
-    done: dict[str, dict[int, dict[str, float]]] = {"teacher": {0: _metrics(teacher_dir)}}
+    done: dict[str, dict[int, dict[str, float]]] = {"teacher": _teacher_row(teacher_dir, teacher_runs, seeds)}
     recipes = {method: load_recipe(RECIPES / name, overrides) for method, name, _ in ROWS[1:]}
     recipes["teacher"] = teacher_recipe
     data = parse_recipe(_without_distill(recipes["student"])).data
     costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
     argv = [a for a in sys.argv[1:] if a != "--table-only"]  # the command that makes the runs
     command = "nice -n 10 python -m gaitcompress.distill.ablation " + shlex.join(argv)
-    doc: dict[str, Any] = {}
     rest = [m for m, _, _ in ROWS[1:] if m not in CLAIM_ROWS]
     order = [(m, s) for group in (CLAIM_ROWS, rest) for s in seeds for m in group]
     for method, seed in order:
@@ -97,8 +117,9 @@ def run_ablation(
                 recipe["distill"] = {**recipe["distill"], "teachers": [{"checkpoint": str(teacher)}]}
             (run_distill if "distill" in recipe else run_train)(recipe, command=command)
         done.setdefault(method, {})[seed] = _metrics(run_dir)
-        doc = _table(done, recipes, costs, command)
-        write_results(doc, out)
+        write_results(_table(done, recipes, costs, command), out)
+    doc = _table(done, recipes, costs, command)
+    write_results(doc, out)
     return doc
 
 
@@ -138,11 +159,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/distill-ablation-synthgait.json"))
     parser.add_argument("--runs", type=Path, default=Path("runs/synthgait/ablation"), help="run folders root")
     parser.add_argument("--teacher", type=Path, default=None, help="teacher run folder (default: its recipe's)")
+    parser.add_argument("--teacher-runs", type=Path, default=None, help="finished teacher runs seed<s> for its row")
     parser.add_argument("--table-only", action="store_true", help="start no run; tabulate the finished ones")
     parser.add_argument("overrides", nargs="*", help="key.path=value applied to every student run")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    run_ablation(seeds, args.out, args.runs, args.overrides, args.teacher, args.table_only)
+    run_ablation(seeds, args.out, args.runs, args.overrides, args.teacher, args.table_only, args.teacher_runs)
 
 
 if __name__ == "__main__":
