@@ -28,6 +28,13 @@ OverridesArg = Annotated[
 ]
 
 
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the run folder's newest checkpoint.")]
+SeedsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2: one run per seed, summarised as mean ± std.")
+]
+ResultsOpt = Annotated[Path | None, typer.Option(help="With --seeds: also write this results table (.json + .md).")]
+
+
 class RichTracker:
     """`gaitcompress.progress.Tracker` drawn with rich progress bars on stderr."""
 

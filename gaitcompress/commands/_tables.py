@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from gaitcompress.evaluation import EvalResult, result_rows
@@ -58,4 +60,17 @@ def results_table(doc: dict, metrics: tuple[str, ...] = ("mean@R1", "R1", "R5", 
                 cells.append(f"{value['mean']:.2f}")
         seeds = ",".join(str(s) for s in row.get("seeds", []))
         table.add_row(row.get("label") or row["method"], row.get("bits", ""), seeds, *cells)
+    return table
+
+
+def seeds_table(doc: dict[str, Any]) -> Table:
+    """A `--seeds` results table: mean, std and per-seed values of each metric, with the per-run cost."""
+    row = doc["rows"][0]
+    table = Table(title=f"{doc['name']}: {row['model']}, seeds {row['seeds']}")
+    for col in ("metric", "mean", "std", "per seed"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, m in row["metrics"].items():
+        table.add_row(name, f"{m['mean']:.2f}", f"{m['std']:.2f}", "  ".join(f"{v:.2f}" for v in m["values"]))
+    wall, cpu = row["train"]["wall_s"], row["train"]["cpu_s"]
+    table.caption = f"per run: wall {wall} s, process CPU {cpu} s"
     return table

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
-from gaitcompress.commands.train import ResultsOpt, ResumeOpt, SeedsOpt
+from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, ResumeOpt, RichTracker, SeedsOpt, out
 
 
 def distill(
@@ -14,15 +13,14 @@ def distill(
 
     Example: gaitcompress distill recipes/synthgait/distill_gaitkd.yaml seed=1
     """
-    from gaitcompress.commands._tables import rich_table
-    from gaitcompress.commands.train import _seeds_table
+    from gaitcompress.commands._tables import rich_table, seeds_table
     from gaitcompress.distill.stage import run_distill, run_distill_seeds
     from gaitcompress.recipe import load_recipe
 
     cfg = load_recipe(recipe, overrides or [])
     if seeds:
         out.print(
-            _seeds_table(run_distill_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)["results"])
+            seeds_table(run_distill_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)["results"])
         )
         return
     done = run_distill(cfg, RichTracker(), resume=resume)

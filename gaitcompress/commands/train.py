@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
+from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, ResumeOpt, RichTracker, SeedsOpt, out
 
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the run folder's newest checkpoint.")]
-SeedsOpt = Annotated[
-    str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2: one run per seed, summarised as mean ± std.")
-]
-ResultsOpt = Annotated[Path | None, typer.Option(help="With --seeds: also write this results table (.json + .md).")]
 CheckpointOpt = Annotated[Path, typer.Option(help="Checkpoint file, or a run folder (its final.pt / latest).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the metrics as a results JSON (+ .md) here.")]
 
@@ -35,14 +29,14 @@ def train(
     [b]gaitcompress train recipes/synthgait/teacher_quick.yaml --seeds 0,1,2 --results bench/results/t.json[/] ·
     [b]torchrun --nproc_per_node=2 -m gaitcompress.cli train RECIPE[/]
     """
-    from gaitcompress.commands._tables import rich_table
+    from gaitcompress.commands._tables import rich_table, seeds_table
     from gaitcompress.recipe import load_recipe
     from gaitcompress.train.stage import run_seeds, run_train
 
     cfg = load_recipe(recipe, overrides or [])
     if seeds:
         done = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results, resume=resume)
-        out.print(_seeds_table(done["results"]))
+        out.print(seeds_table(done["results"]))
         return
     done = run_train(cfg, RichTracker(), resume=resume)
     if int(os.environ.get("RANK", "0")) == 0 and done["result"] is not None:
@@ -62,15 +56,3 @@ def evaluate(recipe: RecipeArg, checkpoint: CheckpointOpt, overrides: OverridesA
     out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
     for table in view_tables(result):
         out.print(table)
-
-
-def _seeds_table(doc: dict[str, Any]) -> Table:
-    row = doc["rows"][0]
-    table = Table(title=f"{doc['name']}: {row['model']}, seeds {row['seeds']}")
-    for col in ("metric", "mean", "std", "per seed"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for name, m in row["metrics"].items():
-        table.add_row(name, f"{m['mean']:.2f}", f"{m['std']:.2f}", "  ".join(f"{v:.2f}" for v in m["values"]))
-    wall, cpu = row["train"]["wall_s"], row["train"]["cpu_s"]
-    table.caption = f"per run: wall {wall} s, process CPU {cpu} s"
-    return table
