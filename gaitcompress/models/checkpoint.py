@@ -11,7 +11,6 @@ Every mismatch is a `GaitCompressError` naming the key and both shapes.
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,24 +27,15 @@ STEM_KEY = "Backbone.forward_block.conv1.conv.weight"  # [C0, 1, 3, 3]: GaitBase
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """`torch.load(weights_only=True)` onto the CPU, with clear errors for a missing or non-checkpoint file.
+    """A checkpoint dict with a `model` state dict: gaitcompress and OpenGait files as they are, a bare state dict
+    wrapped as `{"model": ...}`. The file is read by the one safe loader (`train.checkpoint.load`)."""
+    from gaitcompress.train.checkpoint import load
 
-    Loading onto the CPU first lets a checkpoint saved on a GPU open on a machine without one.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GaitCompressError(f"checkpoint not found: {path}", "check the path (runs/<name>/checkpoints/*.pt)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise GaitCompressError(
-            f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0]})",
-            "pass a .pt/.pth file written by gaitcompress or OpenGait (weights only, no pickled code)",
-        ) from None
-    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
-        return dict(obj)
-    if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
-        return {"model": dict(obj)}  # a bare state dict
+    obj = load(path)
+    if isinstance(obj.get("model"), Mapping):
+        return obj
+    if obj and all(isinstance(v, Tensor) for v in obj.values()):
+        return {"model": obj}  # a bare state dict
     raise GaitCompressError(
         f"{path}: no model weights found (expected a dict with a 'model' state dict)",
         "OpenGait checkpoints are {'model': ..., 'optimizer': ..., 'iteration': ...}",

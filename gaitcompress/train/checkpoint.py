@@ -69,14 +69,21 @@ def _fsync_dir(path: Path) -> None:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict safely (`weights_only=True`); a damaged file is a user error naming it."""
+    """Load a checkpoint dict safely (`weights_only=True`) onto the CPU; a missing or damaged file is a user error.
+
+    Loading onto the CPU first lets a checkpoint saved on a GPU open on a machine without one; `weights_only`
+    refuses pickled code, so a foreign file cannot run anything.
+    """
     path = Path(path)
     if not path.is_file():
-        raise GaitCompressError(f"checkpoint not found: {path}", "pass a .pt file or a run folder")
+        raise GaitCompressError(f"checkpoint not found: {path}", "check the path (a .pt file or a run folder)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise GaitCompressError(f"{path}: not a readable checkpoint ({exc})", "delete it or pick another one") from exc
+        raise GaitCompressError(
+            f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else exc!r})",
+            "pass a .pt/.pth file written by gaitcompress or OpenGait (weights only, no pickled code)",
+        ) from None
     if not isinstance(ckpt, dict):
         raise GaitCompressError(f"{path}: expected a checkpoint dict, got {type(ckpt).__name__}")
     return ckpt
