@@ -28,12 +28,18 @@ def _fake_run(calls: list[str]):
     return run
 
 
-def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def calls(monkeypatch) -> list[str]:
+    """The runs the driver starts (each replaced by a stub that writes metrics.json), in order."""
     monkeypatch.chdir(ROOT)
-    calls: list[str] = []
-    monkeypatch.setattr(ablation, "run_train", _fake_run(calls))
-    monkeypatch.setattr(ablation, "run_distill", _fake_run(calls))
+    started: list[str] = []
+    monkeypatch.setattr(ablation, "run_train", _fake_run(started))
+    monkeypatch.setattr(ablation, "run_distill", _fake_run(started))
     monkeypatch.setattr(ablation, "_cost", lambda r, d: {"macs": 4 if r["model"]["name"] == "gaitbase_w025" else 1})
+    return started
+
+
+def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, calls) -> None:
     teacher = tmp_path / "teacher"
     out = tmp_path / "table.json"
     ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
@@ -57,12 +63,7 @@ def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, m
     assert calls == [] and "kd-idd" not in [r["method"] for r in doc["rows"]]
 
 
-def test_teacher_row_from_independent_teacher_runs(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(ROOT)
-    calls: list[str] = []
-    monkeypatch.setattr(ablation, "run_train", _fake_run(calls))
-    monkeypatch.setattr(ablation, "run_distill", _fake_run(calls))
-    monkeypatch.setattr(ablation, "_cost", lambda r, d: {"macs": 4 if r["model"]["name"] == "gaitbase_w025" else 1})
+def test_teacher_row_from_independent_teacher_runs(tmp_path, calls) -> None:
     teachers = tmp_path / "teachers"
     for seed in (0, 1):
         (teachers / f"seed{seed}").mkdir(parents=True)
