@@ -225,7 +225,7 @@ def _label(cfg: QuantRecipe) -> str:
     q = cfg.quant
     parts = [
         f"{q.method.upper()} {q.preset}" + (" (MSE step init)" if q.init == "mse" else ""),
-        f"STE {q.stage1.iterations} it",
+        f"STE {q.stage1.iterations} it" + _lr_note(cfg),
     ]
     if q.stage2.iterations:
         k = q.soft_k
@@ -235,10 +235,19 @@ def _label(cfg: QuantRecipe) -> str:
             else f"k {k.start:g}→{k.threshold:g} +{k.increment:g}/{k.every}"
         )
         fwd = ", hard forward" if k.forward == "round" else ""
-        parts.append(f"soft {q.stage2.iterations} it ({sched}{fwd})")
+        lr = f", lr×{q.stage2.lr_scale:g}" if q.stage2.lr_scale != 1 else ""
+        parts.append(f"soft {q.stage2.iterations} it ({sched}{fwd}{lr})")
     if q.terms:
         parts.append(" + ".join(f"{t.weight:g}·{t.loss}" for t in q.terms))
     return ", ".join(parts)
+
+
+def _lr_note(cfg: QuantRecipe) -> str:
+    """' (lr 0.0001, ×0.3 at 140)' when stage 1 decays its learning rate, else ''."""
+    s = cfg.sched
+    if s.name == "multistep" and s.milestones:
+        return f" (lr {cfg.optim.lr:g}, ×{s.gamma:g} at {','.join(map(str, s.milestones))})"
+    return f" (lr {cfg.optim.lr:g}, {s.name})" if s.name != "multistep" else ""
 
 
 def run_quantize_seeds(recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:

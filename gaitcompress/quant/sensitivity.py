@@ -1,0 +1,190 @@
+"""Where the quantization error comes from: per-quantizer sensitivity of a calibrated (untrained) fake-quant model.
+
+    python -m gaitcompress.quant.sensitivity --student runs/synthgait/student_quick --preset w4a4 \
+        --out bench/results/qgait-sensitivity-synthgait
+
+The model is quantized with `QConfig.preset(preset, method=..., init=...)` and calibrated by one eval-mode forward
+of a training batch (LSQ steps are initialised on their first forward). Then, on `--batches` further training
+batches in eval mode (hard rounding, what deploys), with e = FP32 embeddings [N, C, P] and ê the quantized ones:
+
+- `err` = ‖ê − e‖ / ‖e‖ (relative embedding error over all batches);
+- `only`: the error with just this quantizer active (every other one replaced by identity);
+- `all_but`: the error with every quantizer active except this one (how much removing it recovers);
+- `clip`: for activation quantizers, the share of input values outside the grid's range [qmin·s, qmax·s] (in the
+  fully quantized model) — what clamping alone destroys, independent of the bit width.
+
+`--configs` adds whole-model variants scored with the evaluation protocol (rank-1), still without training: the
+cheapest way to see which recipe choice (bits of the first/last layer, step init, placement, method) matters.
+No QAT happens here, so the numbers bound what training has to repair, not what it ends at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gaitcompress.quant.prepare import QConfig, quantize_model, quantizers
+from gaitcompress.quant.quantizers import Quantizer
+
+
+def keep_only(model: nn.Module, keep: Callable[[str], bool]) -> nn.Module:
+    """A deep copy of a fake-quantized `model` whose quantizers at paths where `keep(path)` is false are identities."""
+    model = copy.deepcopy(model)
+    for path in list(quantizers(model)):
+        if not keep(path):
+            parent, _, name = path.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, name, nn.Identity())
+    return model
+
+
+def clip_fraction(q: Quantizer, x: Tensor) -> float:
+    """Share of `x` outside the activation grid's range [qmin·s, qmax·s] (per-tensor quantizers)."""
+    s = float(q.scale().detach().reshape(-1)[0])
+    return float(((x < q.qmin * s) | (x > q.qmax * s)).float().mean())
+
+
+@torch.no_grad()
+def embeddings(model: nn.Module, batches: list[Any]) -> Tensor:
+    """Eval-mode embeddings of every batch, concatenated: [sum N, C, P]."""
+    model.eval()
+    return torch.cat([model(b.sils, lengths=b.lengths)["embeddings"].float() for b in batches])
+
+
+def relative_error(e_q: Tensor, e: Tensor) -> float:
+    return float((e_q - e).norm() / e.norm().clamp_min(1e-12))
+
+
+@torch.no_grad()
+def calibrated(fp32: nn.Module, qcfg: QConfig, batch: Any) -> nn.Module:
+    """`quantize_model(fp32, qcfg)` with every LSQ / PACT quantizer initialised on one eval-mode forward of `batch`."""
+    qmodel = quantize_model(fp32, qcfg).eval()
+    qmodel(batch.sils, lengths=batch.lengths)
+    return qmodel
+
+
+@torch.no_grad()
+def sensitivity(fp32: nn.Module, qcfg: QConfig, batches: list[Any]) -> dict[str, Any]:
+    """Per-quantizer `only` / `all_but` errors and activation clip fractions (see the module docstring).
+
+    `batches[0]` calibrates, the rest score.
+    """
+    qmodel = calibrated(fp32, qcfg, batches[0])
+    score = batches[1:]
+    ref = embeddings(fp32, score)
+    clips: dict[str, list[float]] = {}
+    hooks = [
+        q.register_forward_pre_hook(lambda m, a, p=p: clips.setdefault(p, []).append(clip_fraction(m, a[0].float())))
+        for p, q in quantizers(qmodel).items()
+        if not p.endswith("weight_quant")
+    ]
+    full = relative_error(embeddings(qmodel, score), ref)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for path, q in quantizers(qmodel).items():
+        only = relative_error(embeddings(keep_only(qmodel, lambda p, path=path: p == path), score), ref)
+        but = relative_error(embeddings(keep_only(qmodel, lambda p, path=path: p != path), score), ref)
+        clip = sum(clips[path]) / len(clips[path]) if path in clips else None
+        rows.append({"quantizer": path, "grid": f"[{q.qmin}, {q.qmax}]", "only": only, "all_but": but, "clip": clip})
+    return {"config": qcfg.tag, "method": qcfg.method, "init": qcfg.init, "full": full, "rows": rows}
+
+
+def _batches(data_cfg: Any, n: int, seed: int) -> list[Any]:
+    from gaitcompress.data import build_train_loader
+
+    loader: Iterator[Any] = build_train_loader(data_cfg, seed=seed)
+    return [next(loader) for _ in range(n)]
+
+
+CONFIGS: dict[str, dict[str, Any]] = {  # whole-model variants of --configs (QConfig.preset overrides)
+    "w8a8": {"preset": "w8a8"},
+    "w4a4": {"preset": "w4a4"},
+    "w4a4-lsqinit": {"preset": "w4a4", "init": "lsq"},
+    "w4a4-fl8": {"preset": "w4a4", "first_last_bits": 8},
+    "w4a4-ort": {"preset": "w4a4", "placement": "ort"},
+    "w4-a8": {"preset": "w8a8", "layer_bits": {"*": [4, 8]}},
+    "w8-a4": {"preset": "w8a8", "layer_bits": {"*": [8, 4]}},
+    "dorefa8": {"preset": "w8a8", "method": "dorefa"},
+    "pact8": {"preset": "w8a8", "method": "pact"},
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from gaitcompress.data import num_classes
+    from gaitcompress.evaluation import evaluate_model
+    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.quant.qat import parse_quant_recipe
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.train import checkpoint as ckpt_io
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--student", default="runs/synthgait/student_quick")
+    ap.add_argument("--recipe", default="recipes/synthgait/quant_qgait4.yaml", help="data / eval settings")
+    ap.add_argument("--preset", default="w4a4")
+    ap.add_argument("--method", default="lsq")
+    ap.add_argument("--init", default="mse")
+    ap.add_argument("--batches", type=int, default=5, help="1 calibrates, the rest score")
+    ap.add_argument("--configs", default="", help=f"whole-model variants to rank-1, of: {','.join(CONFIGS)}")
+    ap.add_argument("--out", default="bench/results/qgait-sensitivity-synthgait")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    cfg = parse_quant_recipe(load_recipe(args.recipe, [f"quant.checkpoint={args.student}"]))
+    fp32 = load_checkpoint(ckpt_io.resolve_checkpoint(args.student), None, num_classes(cfg.data)).eval()
+    batches = _batches(cfg.data, args.batches, cfg.seed)
+    qcfg = QConfig.preset(args.preset, method=args.method, init=args.init)
+    doc: dict[str, Any] = {"command": "python -m gaitcompress.quant.sensitivity " + shlex.join(argv or sys.argv[1:])}
+    doc["per_quantizer"] = sensitivity(fp32, qcfg, batches)
+    doc["configs"] = {}
+    names = [c for c in args.configs.split(",") if c]
+    if names:
+        doc["configs"]["fp32"] = evaluate_model(fp32, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric).metrics
+    for name in names:
+        over = dict(CONFIGS[name])
+        variant = QConfig.preset(over.pop("preset"), **{"init": args.init, **over})
+        qmodel = calibrated(fp32, variant, batches[0])
+        res = evaluate_model(qmodel, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric)
+        err = relative_error(embeddings(qmodel, batches[1:]), embeddings(fp32, batches[1:]))
+        doc["configs"][name] = {**res.metrics, "emb_err": err}
+        print(f"{name}: mean@R1 {res.metrics['mean@R1']:.2f} err {err:.3f}", file=sys.stderr, flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+    out.with_suffix(".md").write_text(render(doc))
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The sensitivity report as Markdown (per-quantizer table, then whole-model variants)."""
+    pq = doc["per_quantizer"]
+    lines = [
+        f"# Quantization sensitivity ({pq['method']} {pq['config']}, {pq['init']} step init, calibrated, untrained)",
+        "",
+        f"Command: `{doc['command']}`",
+        "",
+        f"Relative embedding error ‖ê − e‖/‖e‖ of the fully quantized model: {pq['full']:.3f}.",
+        "",
+        "| quantizer | grid | only this one | all but this one | clipped (activations) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in pq["rows"]:
+        clip = "" if r["clip"] is None else f"{100 * r['clip']:.1f} %"
+        lines.append(f"| {r['quantizer']} | {r['grid']} | {r['only']:.3f} | {r['all_but']:.3f} | {clip} |")
+    if doc["configs"]:
+        lines += ["", "| variant (no training) | NM@R1 | BG@R1 | CL@R1 | mean@R1 | emb. error |"]
+        lines.append("|---|---|---|---|---|---|")
+        for name, m in doc["configs"].items():
+            r1 = " | ".join(f"{m[k]:.2f}" for k in ("NM@R1", "BG@R1", "CL@R1", "mean@R1"))
+            lines.append(f"| {name} | {r1} | {m['emb_err']:.3f} |" if "emb_err" in m else f"| {name} | {r1} | 0 |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
