@@ -224,7 +224,10 @@ def train_stages(
 def _label(cfg: QuantRecipe) -> str:
     q = cfg.quant
     parts = [
-        f"{q.method.upper()} {q.preset}" + (" (MSE step init)" if q.init == "mse" else ""),
+        f"{q.method.upper()} {q.preset}"
+        + (f" (first/last layer w{q.first_last_bits}a{q.first_last_bits})" if q.first_last_bits else "")
+        + (f" ({q.placement} placement)" if q.placement != "trt" else "")
+        + (" (MSE step init)" if q.init == "mse" else ""),
         f"STE {q.stage1.iterations} it" + _lr_note(cfg),
     ]
     if q.stage2.iterations:

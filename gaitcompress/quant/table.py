@@ -33,7 +33,12 @@ QAT_RECIPES = (  # run (and table) order: the claims' rows first, then the ablat
     "quant_dorefa8",
     "quant_pact8",
 )
-OPTIONAL = ("quant_qgait4_noidd", "quant_qgait4_hardfwd")  # further ablations, run only when named in --only
+OPTIONAL = (  # further ablations and diagnoses, run only when named in --only
+    "quant_qgait4_noidd",
+    "quant_qgait4_hardfwd",
+    "quant_lsq4_fl8",
+    "quant_qgait4_fl8",
+)
 
 
 def fp32_row(recipe: dict[str, Any], student: str, seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
@@ -103,22 +108,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recipes", default="recipes/synthgait")
     ap.add_argument("--runs", default="runs/synthgait/qgait_table")
     ap.add_argument("--only", default="", help="comma-separated subset: fp32,ptq8,quant_lsq4,...")
+    ap.add_argument("--with", dest="also", default="", help=f"optional rows to add, of: {','.join(OPTIONAL)}")
     ap.add_argument("--out", default="bench/results/qgait-synthgait")
     ap.add_argument(
         "--extra",
-        default="",
-        help="DIR=SUFFIX: also list the cached rows in DIR (an earlier variant), their method names + SUFFIX",
+        action="append",
+        default=[],
+        help="DIR=SUFFIX (repeatable): also list the cached rows in DIR (another variant), method names + SUFFIX",
     )
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.only.split(",")))
+    also = set(filter(None, args.also.split(",")))
+    if unknown := also - set(OPTIONAL):
+        ap.error(f"--with: unknown rows {sorted(unknown)}; optional rows are {', '.join(OPTIONAL)}")
     runs, rd = Path(args.runs), Path(args.recipes)
     base = load_recipe(rd / "quant_qgait4.yaml")
     rows = []
     if not only or "fp32" in only:
         rows.append(_cached(runs / "rows/fp32.json", lambda: fp32_row(base, args.student, seeds)))
     for name in (*QAT_RECIPES, *OPTIONAL):
-        if (only and name not in only) or (not only and name in OPTIONAL):
+        if (only and name not in only) or (not only and name in OPTIONAL and name not in also):
             continue
         row_seeds = seeds
         overrides = [f"quant.checkpoint={args.student}", f"run_dir={runs / name}"]
@@ -127,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"done {name}: mean@R1 {rows[-1]['metrics'].get('mean@R1')}", file=sys.stderr, flush=True)
         if name == "quant_qgait8" and (not only or "ptq8" in only):
             rows.append(_cached(runs / "rows/ptq8.json", lambda: ptq_row(base, args.student, seeds, runs)))
-    if args.extra:
-        folder, suffix = args.extra.split("=", 1)
+    for extra in args.extra:
+        folder, suffix = extra.split("=", 1)
         for name in (*QAT_RECIPES, *OPTIONAL):
             path = Path(folder) / f"{name}.json"
             if path.is_file():
