@@ -97,6 +97,66 @@ def _cached(path: Path, make: Any) -> dict[str, Any]:
     return row
 
 
+CLAIMS = (  # (what, row, reference row, bound): QGait's claims as the issue states them, on mean@R1
+    ("QGait w8a8 within 0.5 rank-1 of FP32", "qgait8", "fp32", -0.5),
+    ("QGait w4a4 within 2 rank-1 of FP32", "qgait4", "fp32", -2.0),
+    ("QGait w4a4 ahead of LSQ w4a4", "qgait4", "lsq4", 0.0),
+)
+
+
+def claims(rows: list[dict[str, Any]], metric: str = "mean@R1") -> list[dict[str, Any]]:
+    """Each claim of `CLAIMS` checked on the rows' mean over seeds: holds iff mean(row) − mean(ref) > bound.
+
+    `noise` is the larger of the two rows' seed std: a margin smaller than it is not a resolved difference.
+    """
+    by = {r["method"]: r["metrics"][metric] for r in rows if metric in r.get("metrics", {})}
+    out = []
+    for what, row, ref, bound in CLAIMS:
+        if row in by and ref in by:
+            diff = by[row]["mean"] - by[ref]["mean"]
+            noise = max(by[row]["std"], by[ref]["std"])
+            out.append({"claim": what, "row": row, "ref": ref, "diff": diff, "bound": bound, "noise": noise,
+                        "holds": diff > bound})  # fmt: skip
+    return out
+
+
+def render_claims(items: list[dict[str, Any]]) -> str:
+    lines = ["## Claims (mean@R1 = mean of NM/BG/CL rank-1 over seeds)", ""]
+    for c in items:
+        verdict = "holds" if c["holds"] else "does NOT hold"
+        if abs(c["diff"] - c["bound"]) < c["noise"]:
+            verdict += " (margin within seed std: not resolved)"
+        lines.append(
+            f"- {c['claim']}: {c['row']} − {c['ref']} = {c['diff']:+.2f} (bound {c['bound']:+.1f}; seed std up to "
+            f"{c['noise']:.2f}) → **{verdict}**"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def setting_notes(dataset: dict[str, Any], seeds: list[int], rows: list[dict[str, Any]]) -> str:
+    """What every number in the table was measured on (dataset, split, seeds, budget), from the run itself."""
+    ids = dataset.get("ids", ["?", "?"])
+    budgets = sorted({f"{r['train']['stage1']}+{r['train']['stage2']}" for r in rows if "stage1" in r.get("train", {})})
+    return "\n".join(
+        [
+            "## Setting",
+            "",
+            f"- Dataset: SynthGait (procedural, generator seed {dataset.get('seed')}, difficulty "
+            f"{dataset.get('difficulty')}), inputs {dataset.get('input')}, {dataset.get('frames')}-frame training "
+            f"clips; test sequences scored on their first {dataset.get('test_frames')} frames.",
+            f"- Split: {ids[0]} training ids (QAT and PTQ calibration), {ids[1]} disjoint test ids scored with the "
+            "CASIA-B protocol (NM/BG/CL probes against the NM gallery, euclidean, identical-view cells excluded).",
+            f"- Seeds: {','.join(map(str, seeds))} for every QAT and PTQ row (data order, quantizer init and "
+            "calibration batches); FP32 is one model, so its std is 0. Rows marked [45it] are the earlier budget.",
+            f"- QAT iterations (stage 1 + stage 2) in this table: {', '.join(budgets)}; the labels give each row's "
+            "schedule. All QAT rows start from the same FP32 student; batch 4×4, Adam 1e-4 (QGait).",
+            "- Evaluation always rounds hard (round half to even), as deployed; BitOPs = MACs·b_w·b_a/1024 for "
+            "convs and the per-part FC.",
+            "",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     from gaitcompress.quant.qat import parse_quant_recipe, run_quantize_seeds
     from gaitcompress.recipe import load_recipe
@@ -116,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="DIR=SUFFIX (repeatable): also list the cached rows in DIR (another variant), method names + SUFFIX",
     )
+    ap.add_argument("--notes", default="", help="a Markdown file appended to OUT.md (the analysis of the numbers)")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.only.split(",")))
@@ -147,7 +208,14 @@ def main(argv: list[str] | None = None) -> None:
     dataset = dataset_info(parse_quant_recipe({**base, "quant": {**base["quant"], "checkpoint": args.student}}).data)
     dataset["test_frames"] = base["data"]["test_max_frames"]
     command = "python -m gaitcompress.quant.table " + shlex.join(argv if argv is not None else sys.argv[1:])
-    write_results(make_results("qgait-synthgait", rows, dataset, command), Path(args.out).with_suffix(".json"))
+    doc = make_results("qgait-synthgait", rows, dataset, command)
+    doc["claims"] = claims(rows)
+    path = write_results(doc, Path(args.out).with_suffix(".json"))
+    md = path.with_suffix(".md")
+    extra_notes = Path(args.notes).read_text() if args.notes else ""
+    md.write_text(
+        md.read_text() + "\n" + setting_notes(dataset, seeds, rows) + "\n" + render_claims(doc["claims"]) + extra_notes
+    )
 
 
 if __name__ == "__main__":
