@@ -89,9 +89,13 @@ def make_results(
     rows: Sequence[Mapping[str, Any]],
     dataset: Mapping[str, Any],
     command: str | None = None,
+    notes: str = "",
 ) -> dict[str, Any]:
-    """Assemble a results document in the shared schema."""
-    return {
+    """Assemble a results document in the shared schema.
+
+    `notes`: Markdown the table's reader needs (setting, claims checked from the rows); rendered below the table.
+    """
+    doc = {
         "schema": SCHEMA,
         "name": name,
         "command": command or command_line(),
@@ -99,6 +103,9 @@ def make_results(
         "environment": environment(),
         "rows": [dict(r) for r in rows],
     }
+    if notes:
+        doc["notes"] = notes
+    return doc
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
@@ -174,6 +181,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 ", ".join(f"{v:.2f}× {k}" for k, v in ratio.items()),
             ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if doc.get("notes"):
+        lines += ["", doc["notes"].rstrip()]
     env = doc.get("environment", {})
     lines += [
         "",

@@ -83,7 +83,9 @@ def test_results_roundtrip(tmp_path):
     back = read_results(path)
     assert back["rows"][0]["metrics"]["NM@R1"]["mean"] == pytest.approx(91.0)
     assert "91.00 ± 1.41" in (tmp_path / "t.md").read_text()
-    assert "gaitcompress train x" in render_markdown(back)
+    assert "gaitcompress train x" in render_markdown(back) and "notes" not in back
+    noted = make_results("t", [row], {"name": "synthgait"}, command="c", notes="The claim holds.")
+    assert render_markdown(noted).index("The claim holds.") > render_markdown(noted).index("| teacher |")
     (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(GaitCompressError, match="schema"):
         read_results(tmp_path / "bad.json")

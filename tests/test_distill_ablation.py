@@ -54,6 +54,7 @@ def test_sweep_is_seed_major_resumable_and_writes_one_row_per_method(tmp_path, c
     assert gaitkd["metrics"]["mAP"]["mean"] == pytest.approx(55.5)
     assert doc["rows"][0]["cost"]["macs_ratio_to_teacher"] == 1.0
     assert gaitkd["cost"]["macs_ratio_to_teacher"] == 0.25
+    assert "+5.00 vs spread 0.71 → holds" in doc["notes"] and "feature regression: +0.00 → holds" in doc["notes"]
     calls.clear()
     ablation.run_ablation([0, 1], out, tmp_path / "runs", ["train.iterations=7"], teacher)
     assert calls == []  # every run folder already holds its metrics.json

@@ -146,7 +146,40 @@ def _table(
             }
         )
     cfg = parse_recipe(_without_distill(recipes["student"]))
-    return make_results("distill-ablation-synthgait", rows, dataset_info(cfg.data), command)
+    notes = _notes(rows, recipes, cfg.train.iterations)
+    return make_results("distill-ablation-synthgait", rows, dataset_info(cfg.data), command, notes)
+
+
+def _notes(rows: list[dict[str, Any]], recipes: dict[str, dict], student_iterations: int) -> str:
+    """The setting and GaitKD's two claims, checked from the rows (so the text can never disagree with them)."""
+    by = {r["method"]: r for r in rows}
+    teacher = recipes["teacher"]
+    lines = [
+        "Setting: every student is the eighth-width GaitBase trained for "
+        f"{student_iterations} iterations; the teacher (row 1) was trained with `{RECIPES / ROWS[0][1]}` "
+        f"({teacher['train']['iterations']} iterations) and its seeds are independent teachers; every student "
+        f"learns from the one teacher in `{teacher['run_dir']}`. Rank-1 in %, CASIA-B protocol (identical views "
+        "excluded), mean ± sample std over the seeds listed.",
+    ]
+    if "student" in by:
+        ratio = by["student"]["cost"]["macs_ratio_to_teacher"]
+        lines.append(
+            f"\nStudent MACs = {100 * ratio:.2f}% of the teacher's (the 1-channel stem convolution scales linearly "
+            "with width, every other layer quadratically)."
+        )
+    if {"student", "gaitkd", "kd-feat"} <= by.keys():
+        mean = {m: by[m]["metrics"]["mean@R1"] for m in ("student", "gaitkd", "kd-feat")}
+        gain = mean["gaitkd"]["mean"] - mean["student"]["mean"]
+        spread = max(mean["gaitkd"]["std"], mean["student"]["std"])
+        over_feat = mean["gaitkd"]["mean"] - mean["kd-feat"]["mean"]
+        lines += [
+            "\nGaitKD's claims, from the mean@R1 column:",
+            f"- GaitKD beats the student alone by more than the seeds' spread: +{gain:.2f} vs spread {spread:.2f} → "
+            + ("holds" if gain > spread else "does not hold"),
+            f"- GaitKD is at least as good as feature regression: {over_feat:+.2f} → "
+            + ("holds" if over_feat >= 0 else "does not hold"),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _without_distill(recipe: dict[str, Any]) -> dict[str, Any]:
