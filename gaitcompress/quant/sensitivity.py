@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gaitcompress.quant.prepare import QConfig, quantize_model, quantizers
+from gaitcompress.quant.prepare import QConfig, quantize_model, quantizers, set_mode
 from gaitcompress.quant.quantizers import Quantizer
 
 
@@ -98,6 +98,26 @@ def sensitivity(fp32: nn.Module, qcfg: QConfig, batches: list[Any]) -> dict[str,
     return {"config": qcfg.tag, "method": qcfg.method, "init": qcfg.init, "full": full, "rows": rows}
 
 
+@torch.no_grad()
+def recalibrate_bn(qmodel: nn.Module, batches: list[Any]) -> nn.Module:
+    """A copy of a QAT model whose BatchNorm running statistics are re-estimated under hard rounding.
+
+    QGait's soft stage trains with the θ_k forward, so the running statistics it leaves describe the softly
+    quantized network while evaluation rounds hard; re-estimating them (cumulative average over `batches`, weights
+    and steps untouched) measures how much of the accuracy that mismatch costs.
+    """
+    model = copy.deepcopy(qmodel)
+    set_mode(model, "hard")
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average
+    model.train()
+    for b in batches:
+        model(b.sils, lengths=b.lengths)
+    return model.eval()
+
+
 def _batches(data_cfg: Any, n: int, seed: int) -> list[Any]:
     from gaitcompress.data import build_train_loader
 
@@ -134,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init", default="mse")
     ap.add_argument("--batches", type=int, default=5, help="1 calibrates, the rest score")
     ap.add_argument("--configs", default="", help=f"whole-model variants to rank-1, of: {','.join(CONFIGS)}")
+    ap.add_argument("--recal", default="", help="comma-separated QAT run folders: rank-1 before/after recalibrate_bn")
+    ap.add_argument("--recal-batches", type=int, default=20)
+    ap.add_argument("--skip-per-quantizer", action="store_true", help="only --configs / --recal")
     ap.add_argument("--out", default="bench/results/qgait-sensitivity-synthgait")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -142,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     batches = _batches(cfg.data, args.batches, cfg.seed)
     qcfg = QConfig.preset(args.preset, method=args.method, init=args.init)
     doc: dict[str, Any] = {"command": "python -m gaitcompress.quant.sensitivity " + shlex.join(argv or sys.argv[1:])}
-    doc["per_quantizer"] = sensitivity(fp32, qcfg, batches)
+    if not args.skip_per_quantizer:
+        doc["per_quantizer"] = sensitivity(fp32, qcfg, batches)
     doc["configs"] = {}
     names = [c for c in args.configs.split(",") if c]
     if names:
@@ -155,6 +179,17 @@ def main(argv: list[str] | None = None) -> None:
         err = relative_error(embeddings(qmodel, batches[1:]), embeddings(fp32, batches[1:]))
         doc["configs"][name] = {**res.metrics, "emb_err": err}
         print(f"{name}: mean@R1 {res.metrics['mean@R1']:.2f} err {err:.3f}", file=sys.stderr, flush=True)
+    doc["recal"] = {}
+    if args.recal:
+        from gaitcompress.quant.checkpoint import load_quantized
+
+        more = _batches(cfg.data, args.recal_batches, cfg.seed + 1)
+    for run in filter(None, args.recal.split(",")):
+        qmodel = load_quantized(Path(run) / "final.pt")
+        before = evaluate_model(qmodel, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric).metrics
+        after = evaluate_model(recalibrate_bn(qmodel, more), cfg.data, cfg.eval.protocol, metric=cfg.eval.metric)
+        doc["recal"][run] = {"before": before, "after": after.metrics}
+        print(f"{run}: {before['mean@R1']:.2f} → {after.metrics['mean@R1']:.2f}", file=sys.stderr, flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
@@ -163,17 +198,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def render(doc: dict[str, Any]) -> str:
     """The sensitivity report as Markdown (per-quantizer table, then whole-model variants)."""
-    pq = doc["per_quantizer"]
-    lines = [
-        f"# Quantization sensitivity ({pq['method']} {pq['config']}, {pq['init']} step init, calibrated, untrained)",
-        "",
-        f"Command: `{doc['command']}`",
-        "",
-        f"Relative embedding error ‖ê − e‖/‖e‖ of the fully quantized model: {pq['full']:.3f}.",
-        "",
-        "| quantizer | grid | only this one | all but this one | clipped (activations) |",
-        "|---|---|---|---|---|",
-    ]
+    lines = ["# Quantization sensitivity", "", f"Command: `{doc['command']}`", ""]
+    pq = doc.get("per_quantizer", {"rows": []})
+    if pq["rows"]:
+        lines += [
+            f"Per quantizer: {pq['method']} {pq['config']}, {pq['init']} step init, calibrated, untrained. Relative "
+            f"embedding error ‖ê − e‖/‖e‖ of the fully quantized model: {pq['full']:.3f}.",
+            "",
+            "| quantizer | grid | only this one | all but this one | clipped (activations) |",
+            "|---|---|---|---|---|",
+        ]
     for r in pq["rows"]:
         clip = "" if r["clip"] is None else f"{100 * r['clip']:.1f} %"
         lines.append(f"| {r['quantizer']} | {r['grid']} | {r['only']:.3f} | {r['all_but']:.3f} | {clip} |")
@@ -183,6 +217,10 @@ def render(doc: dict[str, Any]) -> str:
         for name, m in doc["configs"].items():
             r1 = " | ".join(f"{m[k]:.2f}" for k in ("NM@R1", "BG@R1", "CL@R1", "mean@R1"))
             lines.append(f"| {name} | {r1} | {m['emb_err']:.3f} |" if "emb_err" in m else f"| {name} | {r1} | 0 |")
+    if doc.get("recal"):
+        lines += ["", "| QAT run | mean@R1 as trained | after BN recalibration (hard rounding) |", "|---|---|---|"]
+        for run, r in doc["recal"].items():
+            lines.append(f"| {run} | {r['before']['mean@R1']:.2f} | {r['after']['mean@R1']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
