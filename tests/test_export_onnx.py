@@ -11,9 +11,10 @@ import torch
 from onnx import numpy_helper
 
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.int_bias import int32_bias_model
 from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadata
-from gaitcompress.export.parity import first_gap, tensor_gaps
-from gaitcompress.export.qdq import export_qdq
+from gaitcompress.export.parity import first_departure, first_gap, onnx_probes, tensor_gaps
+from gaitcompress.export.qdq import export_qdq, float_input_quantizers
 from gaitcompress.export.runtime import fused_integer_nodes, make_session
 from gaitcompress.models import create_model
 from gaitcompress.quant.prepare import QConfig, quantize_model
@@ -108,6 +109,10 @@ def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, place
         q, scale, zero = (inits[i] for i in weight.input)
         assert q.dtype == np.int8 and np.abs(q).max() <= 2**wbits - 1 and not zero.any()
         assert scale.shape == (q.shape[0],) and (scale > 0).all()
+        bias = producers.get(conv.input[2]) if len(conv.input) > 2 else None
+        int_bias = bias is not None and bias.op_type == "DequantizeLinear" and inits[bias.input[0]].dtype == np.int32
+        if len(conv.input) > 2:  # BN folded in (the per-part FC has no bias); ort: the int32 bias of integer kernels
+            assert int_bias == (placement == "ort" and not stem)
     for node in graph.graph.node:
         if node.op_type == "QuantizeLinear" and node.input[1] in inits:
             assert (inits[node.input[1]] > 0).all()
@@ -117,9 +122,30 @@ def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, place
         assert read_metadata(path)["trt_incompatible"] == []
     if preset == "w4a4":
         assert "Clip" in ops  # 4-bit grids in int8 containers
-    gaps = tensor_gaps(qat, path, sils)
+    reference = int32_bias_model(qat, sils, float_input_quantizers(qat)) if placement == "ort" else qat
+    gaps = tensor_gaps(reference, path, sils)
     assert len(gaps) >= 10
     assert first_gap(gaps) is None, first_gap(gaps)
+
+
+@pytest.mark.parametrize("preset", ["w8a8", "w4a4"])
+def test_ort_fused_kernels_compute_the_float_simulation_bit_for_bit(sils, exported, preset):
+    """With the int32 bias written into the graph, the deployed session equals the unoptimised QDQ graph.
+
+    w8a8 runs QLinearConv/QLinearAdd; w4a4 runs no integer kernel on onnxruntime CPU: the Clip that keeps a 4-bit
+    grid inside a uint8 container sits between each Conv and its Q, and onnxruntime fuses only Clips it can drop.
+    """
+    qat, path = exported[(preset, "ort")]
+    simulated = onnx_probes(path, sils.numpy(), "none")
+    fused = onnx_probes(path, sils.numpy(), "all")
+    quantizers = [k for k in fused if k[0].endswith("_quant")]
+    fused_convs = fused_integer_nodes(path).get("QLinearConv", 0)
+    assert len(quantizers) >= 10 and (fused_convs >= 6 if preset == "w8a8" else fused_convs == 0)
+    for key in quantizers:
+        np.testing.assert_array_equal(fused[key], simulated[key], err_msg=str(key))
+    reference = int32_bias_model(qat, sils, float_input_quantizers(qat))
+    departs = first_departure(tensor_gaps(reference, path, sils, level="all"))
+    assert departs is None or departs.frac_step < 0.01, departs  # float summation ties only
 
 
 def test_ort_placement_fuses_integer_kernels(exported):

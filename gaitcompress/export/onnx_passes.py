@@ -9,6 +9,10 @@ behind it unfolded. Two passes turn that into the standard QDQ form every runtim
 - `fold_batchnorm`: `DQ(q, s) → Conv → BatchNormalization` → `DQ(q', s') → Conv(+bias)` with, per output
   channel, g = γ/√(σ² + ε), s' = s·|g|, q' = sign(g)·q, b' = (b − μ)·g + β. The integers are unchanged up to
   sign (exact on the signed narrow grid, which is symmetric), so the deployed grid is the trained one.
+- `quantize_conv_bias` (`ort` placement): a Conv between DQ'd activations and DQ'd weights gets its float bias as
+  `DQ(int32 round(b / (s_x·s_w)), s_x·s_w)`. onnxruntime's optimiser does exactly this before it fuses the
+  QLinearConv (its `_bias_int32` initializers), so written out, the unoptimised graph — the float simulation the
+  parity probes run — computes what the fused integer kernel computes, bit for bit (see `export/int_bias.py`).
 """
 
 from __future__ import annotations
@@ -136,6 +140,42 @@ def fold_batchnorm(model: onnx.ModelProto) -> int:
         g.graph.node.remove(bn)
     remove_unused(model)
     return len(folded)
+
+
+def quantize_conv_bias(model: onnx.ModelProto) -> int:
+    """Store the float bias of each QDQ Conv as int32 on the grid s_x·s_w[c] (per output channel); returns how many.
+
+    Only convs whose input and weight both come from a DequantizeLinear with constant scales qualify (the ones an
+    integer kernel runs); b_int = round_half_even(b / (s_x·s_w)) in float32 arithmetic, as onnxruntime computes it.
+    """
+    g = _Graph(model)
+    done = 0
+    for conv in list(g.graph.node):
+        if conv.op_type != "Conv" or len(conv.input) < 3 or g.const(conv.input[2]) is None:
+            continue
+        dq_x, dq_w = g.producer.get(conv.input[0]), g.producer.get(conv.input[1])
+        if dq_x is None or dq_w is None or dq_x.op_type != "DequantizeLinear" or dq_w.op_type != "DequantizeLinear":
+            continue
+        s_x, s_w = g.const(dq_x.input[1]), g.const(dq_w.input[1])
+        if s_x is None or s_w is None or s_x.size != 1:
+            continue
+        bias = g.const(conv.input[2]).astype(np.float32)
+        scale = np.broadcast_to(s_x.astype(np.float32).reshape(()) * s_w.astype(np.float32).reshape(-1), bias.shape)
+        q = np.rint((bias / scale).astype(np.float64))  # float32 division, then round half to even
+        if np.abs(q).max(initial=0) >= 2**31:
+            continue  # cannot be held in int32: leave it float (the runtime keeps that conv in float too)
+        base = conv.name or conv.output[0]
+        names = [
+            g.add_init(q.astype(np.int32), f"{base}.bias_q"),
+            g.add_init(scale.astype(np.float32), f"{base}.bias_scale"),
+            g.add_init(np.zeros(bias.shape, np.int32), f"{base}.bias_zero"),
+        ]
+        out = f"{base}.bias_dq"
+        g.graph.node.insert(list(g.graph.node).index(conv), helper.make_node("DequantizeLinear", names, [out], axis=0))
+        conv.input[2] = out
+        done += 1
+    remove_unused(model)
+    return done
 
 
 def constants_to_initializers(model: onnx.ModelProto) -> int:

@@ -1,19 +1,20 @@
 """Exported graph vs PyTorch: gaps in quantization steps, the first tensor where they part, and rank-1.
 
-Reference: the PyTorch model in eval mode — for QAT models that is the hard-rounding quantizer, what
-deploys. Two views:
+Reference: the PyTorch model in eval mode — for QAT models the hard-rounding quantizers, and for `ort`
+INT8 graphs additionally the int32 conv bias of onnxruntime's integer kernels (`int_bias.int32_bias_model`):
+that is what deploys. The QAT model as trained (float bias) is scored too and reported beside it.
 
 - Probes (`tensor_gaps`): the torch side records, by forward hooks, the output of every activation module
   (`nn.ReLU`) and every per-tensor quantizer, in call order; the ONNX side exposes the outputs of the nodes
-  the exporter placed under the same module scope (`/model/<path>/Relu`, `.../DequantizeLinear`) as extra
-  graph outputs. Each gap is measured in that quantizer's steps. The probe runs with onnxruntime's
-  optimisations off — the float simulation of the QDQ graph — which must agree with PyTorch to within
-  rounding ties at every quantizer, so a gap there (`first_gap`) is a wrong scale, a misplaced node or a
-  bad fold, and names the layer where it starts.
-- The deployed session (`verify_export`, optimisation level ALL, fused integer kernels) over the test set:
-  the embeddings' largest gap (absolute and relative to their range) and every rank-1 metric of both sides.
-  Integer kernels requantize with their own rounding, so their embeddings differ by more than the float
-  simulation's; the test-set rank-1 is what judges them (DESIGN §10: identical rank-1).
+  the exporter placed under the same module scope (`/model/<path>/Relu`, `.../QuantizeLinear`) as extra
+  graph outputs. Each gap is measured in that quantizer's steps. Two sessions are probed:
+  - optimisations off (`level='none'`), the float simulation of the QDQ graph: it must agree with PyTorch to
+    within rounding ties at every quantizer, so a gap there (`first_gap`) is a wrong scale, a misplaced node
+    or a bad fold, and names the layer where it starts;
+  - the deployed session (`level='all'`, fused integer kernels), quantizer outputs only: where the integer
+    kernels first part from PyTorch, and by how many steps (`first_departure`).
+- The deployed session over the test set (`verify_export`): the embeddings' largest gap (absolute and
+  relative to their range) and every rank-1 metric of both sides (DESIGN §10: identical rank-1).
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 from torch import nn
 
 from gaitcompress.export.onnx_export import INPUT
 from gaitcompress.export.runtime import make_session
 from gaitcompress.progress import NULL, Tracker
 
-PROBE_OPS = {"Relu": "act", "DequantizeLinear": "quant"}
+PROBE_OPS = ("Relu", "QuantizeLinear")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class TensorGap:
     steps: float | None
     ref_max: float
     frac_off: float
+    frac_step: float = 0.0  # fraction of elements a step or more apart (float probes: the same as frac_off)
 
     def exceeds(self, max_frac: float) -> bool:
         return self.frac_off > max_frac
@@ -103,19 +106,27 @@ def torch_probes(model: nn.Module, sils: torch.Tensor) -> dict[tuple[str, int], 
     return seen
 
 
-def onnx_probes(path: str | Path, sils: np.ndarray) -> dict[tuple[str, int], np.ndarray]:
-    """(module path, call index) → value of each Relu / DequantizeLinear output (weights excluded)."""
+def onnx_probes(path: str | Path, sils: np.ndarray, level: str = "none") -> dict[tuple[str, int], np.ndarray]:
+    """(module path, call index) → value of each activation QuantizeLinear (dequantized) and, at level 'none', Relu.
+
+    At level 'all' (the deployed session, QDQ fused into integer kernels) only the QuantizeLinear outputs are
+    exposed: they are the integer tensors the fused kernels produce, so asking for them keeps every fusion, while
+    a float Relu or DQ output would have to be materialised and would stop the fusion it belongs to.
+    """
     graph = onnx.load(str(path))
-    inits = {t.name for t in graph.graph.initializer}
+    inits = {t.name: t for t in graph.graph.initializer}
     names: dict[str, tuple[str, int]] = {}
+    grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # Q output → (scale, zero point)
     calls: dict[tuple[str, str], int] = defaultdict(int)
     for node in graph.graph.node:
-        if node.op_type not in PROBE_OPS or node.input[0] in inits:
-            continue  # DQ of an int8 weight initializer is not an activation
+        if node.op_type not in PROBE_OPS or node.input[0] in inits or (level != "none" and node.op_type == "Relu"):
+            continue  # a QuantizeLinear of an initializer is a weight, not an activation
         p = scope_path(node.name)
-        kind = node.op_type
-        names[node.output[0]] = (p, calls[(p, kind)])
-        calls[(p, kind)] += 1
+        names[node.output[0]] = (p, calls[(p, node.op_type)])
+        calls[(p, node.op_type)] += 1
+        if node.op_type == "QuantizeLinear":
+            scale, zero = (numpy_helper.to_array(inits[n]) for n in node.input[1:3])
+            grids[node.output[0]] = (scale.astype(np.float32), zero.astype(np.float32))
     known = {o.name for o in graph.graph.output}
     for name in names:
         if name not in known:
@@ -123,37 +134,56 @@ def onnx_probes(path: str | Path, sils: np.ndarray) -> dict[tuple[str, int], np.
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.onnx"
         onnx.save(graph, str(probe))
-        session = make_session(probe, level="none")
+        session = make_session(probe, level=level)
         wanted = [o.name for o in session.get_outputs() if o.name in names]
         values = session.run(wanted, {INPUT: sils})
-    return {names[n]: v for n, v in zip(wanted, values, strict=True)}
+    out = {}
+    for name, value in zip(wanted, values, strict=True):
+        if name in grids:
+            scale, zero = grids[name]
+            value = (value.astype(np.float32) - zero) * scale  # DequantizeLinear, per tensor
+        out[names[name]] = value
+    return out
 
 
 def _scales(model: nn.Module) -> dict[str, float]:
     return {p: float(m.qparams()["scale"]) for p, m in _probe_modules(model).items() if hasattr(m, "qparams")}
 
 
+def _grouped_fc_layout(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The per-part FC input `[N, C, P]` in the grouped-1×1-conv layout the graph holds, `[N, P·C, 1, 1]`."""
+    if a.ndim == 3 and b.ndim == 4 and a.size == b.size:
+        return a.transpose(0, 2, 1).reshape(b.shape)
+    return a
+
+
 def tensor_gaps(
-    model: nn.Module, onnx_path: str | Path, sils: torch.Tensor, rel_tol: float = REL_TOL
+    model: nn.Module, onnx_path: str | Path, sils: torch.Tensor, rel_tol: float = REL_TOL, level: str = "none"
 ) -> list[TensorGap]:
     """Gaps at every tensor both sides can name, in the torch model's execution order.
 
-    An element is off when it differs by more than one quantizer step (float probes: `rel_tol` of the range).
+    An element is off when it differs by more than one quantizer step (float probes: `rel_tol` of the range);
+    `level` is the onnxruntime session's optimisation level ('none': float simulation, 'all': fused kernels).
     """
     ref = torch_probes(model, sils)
-    got = onnx_probes(onnx_path, sils.numpy())
+    got = onnx_probes(onnx_path, sils.numpy(), level)
     scales = _scales(model)
     gaps = []
     for key, a in ref.items():
         b = got.get(key)
-        if b is None or a.shape != b.shape or not a.size:
+        if b is None or not a.size:
+            continue
+        a = _grouped_fc_layout(a, b)
+        if a.shape != b.shape:
             continue
         diff = np.abs(a - b)
         ref_max = float(np.abs(a).max())
         scale = scales.get(key[0])
         unit = scale * (1 + 1e-3) if scale else rel_tol * max(ref_max, 1e-6)  # one step (ties) is not a gap
         steps = float(diff.max()) / scale if scale else None
-        gaps.append(TensorGap(key[0], key[1], float(diff.max()), steps, ref_max, float((diff > unit).mean())))
+        frac_off = float((diff > unit).mean())
+        frac_step = float((diff > 0.5 * scale).mean()) if scale else frac_off
+        gaps.append(TensorGap(key[0], key[1], float(diff.max()), steps, ref_max, frac_off, frac_step))
     return gaps
 
 
@@ -169,18 +199,27 @@ def first_gap(gaps: Sequence[TensorGap], max_frac: float = 0.01) -> TensorGap | 
     return next((g for g in quantized or gaps if g.exceeds(max_frac)), None)
 
 
+def first_departure(gaps: Sequence[TensorGap]) -> TensorGap | None:
+    """The first quantizer output where any value is a step or more away (where two integer paths part)."""
+    return next((g for g in gaps if g.steps is not None and g.frac_step > 0), None)
+
+
 @dataclass
 class ParityReport:
     """PyTorch vs the exported graph on a test set: metrics side by side, output gap, first diverging tensor."""
 
-    torch_metrics: dict[str, float]
+    torch_metrics: dict[str, float]  # the reference: what the deployed graph must compute (see `reference`)
     onnx_metrics: dict[str, float]
     max_abs: float  # embeddings, deployed session (onnxruntime, all optimisations)
     max_rel: float  # max_abs / max |embedding|
     probe_max_steps: float | None  # largest gap at a quantizer in the float simulation, in its steps
-    first_gap: TensorGap | None
+    first_gap: TensorGap | None  # float simulation: where a wrong scale / node / fold starts
     rank1_tol: float
     sequences: int
+    reference: str = "pytorch"  # pytorch | pytorch hard-quant | pytorch hard-quant + int32 bias
+    trained_metrics: dict[str, float] | None = None  # the QAT model as trained (float bias), when not the reference
+    fused_max_steps: float | None = None  # deployed session, probe batch: largest gap at a quantizer, in steps
+    fused_first: TensorGap | None = None  # deployed session: the first quantizer output that differs at all
 
     @property
     def rank1_gaps(self) -> dict[str, float]:
@@ -197,18 +236,36 @@ class ParityReport:
             unit = f"{g.steps:.1f} steps" if g.steps is not None else f"{g.max_abs:.3g} abs"
             return f"the gap starts at {g.path} (call {g.index}): {g.frac_off:.1%} of values off, max {unit}"
         bad = {k: round(v, 2) for k, v in self.rank1_gaps.items() if abs(v) > self.rank1_tol}
-        return f"rank-1 differs by more than {self.rank1_tol} points: {bad}" if bad else "parity holds"
+        if not bad:
+            return "parity holds"
+        where = ""
+        if self.fused_first is not None:
+            g = self.fused_first
+            where = (
+                f"; the integer kernels first part from PyTorch at {g.path} (call {g.index}): "
+                f"{g.frac_step:.2%} of values, max {g.steps:.0f} steps"
+            )
+        return f"rank-1 differs by more than {self.rank1_tol} points: {bad}{where}"
 
     def to_dict(self) -> dict:
+        def gap(g: TensorGap | None) -> dict | None:
+            keys = {"path": g.path, "call": g.index, "steps": g.steps} if g else {}
+            return keys and keys | {"frac_off": g.frac_off, "frac_step": g.frac_step}
+
         return {
             "passed": self.passed,
             "reason": self.reason(),
+            "reference": self.reference,
             "torch": self.torch_metrics,
             "onnx": self.onnx_metrics,
+            "trained": self.trained_metrics,
             "rank1_gap": self.rank1_gaps,
             "embeddings_max_abs": self.max_abs,
             "embeddings_max_rel": self.max_rel,
             "probe_max_steps": self.probe_max_steps,
+            "first_gap": gap(self.first_gap),
+            "fused_max_steps": self.fused_max_steps,
+            "fused_first": gap(self.fused_first),
             "sequences": self.sequences,
         }
 
@@ -221,11 +278,13 @@ def verify_export(
     tracker: Tracker = NULL,
     rank1_tol: float = 0.2,
     probe_rows: int = 4,
+    placement: str | None = None,
 ) -> ParityReport:
     """Score the PyTorch model and the exported graph on the same test set, and locate any gap.
 
     Both run over `build_test_loader(data_cfg)`; the graph one sequence per row (`OnnxGaitModel`). The
-    probes run on the first `probe_rows` test sequences, cut to their shortest length.
+    probes run on the first `probe_rows` test sequences, cut to their shortest length. For an `ort` INT8
+    graph the reference is the int32-bias model, and the QAT model as trained is scored as well.
     """
     from gaitcompress.data import build_test_loader
     from gaitcompress.evaluation import evaluate, extract_features
@@ -233,13 +292,24 @@ def verify_export(
 
     protocol = getattr(data_cfg, "protocol", "casiab")
     loader = build_test_loader(data_cfg, split="test")
-    ref = extract_features(model, loader, tracker=tracker)
-    got = extract_features(OnnxGaitModel(onnx_path), loader, tracker=tracker)
-    diff = (ref.embeddings - got.embeddings).abs()
     batch = next(iter(loader))
     rows = batch.sils[:probe_rows, : int(batch.lengths[:probe_rows].min())]
-    gaps = tensor_gaps(model, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt])
+    quantized = fmt == "int8"
+    reference, trained, label = model, None, "pytorch hard-quant" if quantized else "pytorch"
+    if quantized and placement == "ort":
+        from gaitcompress.export.int_bias import int32_bias_model
+        from gaitcompress.export.qdq import float_input_quantizers
+
+        reference = int32_bias_model(model, rows, float_input_quantizers(model))
+        trained = evaluate(extract_features(model, loader, tracker=tracker), protocol).metrics
+        label = "pytorch hard-quant + int32 bias"
+    ref = extract_features(reference, loader, tracker=tracker)
+    got = extract_features(OnnxGaitModel(onnx_path), loader, tracker=tracker)
+    diff = (ref.embeddings - got.embeddings).abs()
+    gaps = tensor_gaps(reference, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt])
+    fused = tensor_gaps(reference, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt], level="all") if quantized else []
     steps = [g.steps for g in gaps if g.steps is not None]
+    fused_steps = [g.steps for g in fused if g.steps is not None]
     return ParityReport(
         torch_metrics=evaluate(ref, protocol).metrics,
         onnx_metrics=evaluate(got, protocol).metrics,
@@ -249,4 +319,8 @@ def verify_export(
         first_gap=first_gap(gaps),
         rank1_tol=rank1_tol,
         sequences=len(ref),
+        reference=label,
+        trained_metrics=trained,
+        fused_max_steps=max(fused_steps) if fused_steps else None,
+        fused_first=first_departure(fused),
     )

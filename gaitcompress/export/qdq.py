@@ -18,12 +18,16 @@ Integer containers (zero point 0 unless said):
   feeding a residual Add) re-encoded exactly as uint8 with zero point 128 (q_u8 = q_s8 + 128, same step).
   onnxruntime fuses `DQ → Conv → Q` into QLinearConv (and `DQ, DQ → Add → Q` into QLinearAdd) only when
   the input and output integer types agree, so a signed int8 output after a uint8 input would stay float.
+- `ort` only: conv biases (BN shifts after folding) are stored as int32 on the grid s_x·s_w, as onnxruntime's
+  integer kernels hold them (`onnx_passes.quantize_conv_bias`; the PyTorch side of that is `int_bias.py`).
 - `ort` only: the stem conv (one input channel) runs in float, its input rounded to the trained grid by float
-  ops (see `_float_input_quantizers`: onnxruntime's int8 kernel is slower there).
+  ops (see `float_input_quantizers`: onnxruntime's int8 kernel is slower there).
 - grids narrower than the container (4-bit) get a `Clip(qmin·v, qmax·v)` before the Q: INT8 containers
-  holding 4-bit grids, exact accuracy, INT8 speed. The signed narrow 8-bit activation grid [−127, 127] is the
-  exception: its missing −128 level is not clipped (see `ExportQuantizer`), a one-step difference at
-  saturation only, because the Clip would stop onnxruntime and TensorRT from fusing the conv before it.
+  holding 4-bit grids, exact accuracy. onnxruntime CPU does not fuse such a Conv → Clip → Q (it drops only a
+  Clip that covers the Q's whole range), so a w4a4 graph runs there as its float QDQ simulation, not in INT8.
+  The signed narrow 8-bit activation grid [−127, 127] is the exception: its missing −128 level is not clipped
+  (see `ExportQuantizer`), a one-step difference at saturation only, because the Clip would stop onnxruntime
+  and TensorRT from fusing the conv before it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gaitcompress.export.onnx_export import DEFAULT_OPSET, InputSpec, export_onnx
-from gaitcompress.export.onnx_passes import constants_to_initializers, fold_batchnorm, fold_weight_quantizers
+from gaitcompress.export.onnx_passes import (
+    constants_to_initializers,
+    fold_batchnorm,
+    fold_weight_quantizers,
+    quantize_conv_bias,
+)
 
 PLACEMENTS = ("trt", "ort")
 
@@ -145,14 +154,14 @@ def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
             wq = getattr(module, "weight_quant", None)
             if is_quantizer(wq) and isinstance(getattr(module, "weight", None), nn.Parameter):
                 module.weight.copy_(wq(module.weight))  # pre-round to the trained grid
-    float_inputs = _float_input_quantizers(model) if placement == "ort" else set()
+    float_inputs = float_input_quantizers(model) if placement == "ort" else set()
     for path, module in list(model.named_modules()):
         if is_quantizer(module):
             _set(model, path, ExportQuantizer(module.qparams(), placement, float_ops=path in float_inputs))
     return model
 
 
-def _float_input_quantizers(model: nn.Module) -> set[str]:
+def float_input_quantizers(model: nn.Module) -> set[str]:
     """Input quantizers of single-channel convs (the stem), which the `ort` placement runs in float.
 
     onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the
@@ -176,10 +185,15 @@ def quantizer_report(model: nn.Module) -> dict[str, dict[str, Any]]:
     }
 
 
-def _int8_rewrite(graph) -> None:
-    constants_to_initializers(graph)
-    fold_weight_quantizers(graph)
-    fold_batchnorm(graph)
+def _int8_rewrite(placement: str):
+    def rewrite(graph) -> None:
+        constants_to_initializers(graph)
+        fold_weight_quantizers(graph)
+        fold_batchnorm(graph)
+        if placement == "ort":
+            quantize_conv_bias(graph)  # what onnxruntime does before fusing, made explicit (export/int_bias.py)
+
+    return rewrite
 
 
 def export_qdq(
@@ -196,4 +210,4 @@ def export_qdq(
     report = quantizer_report(deploy)
     incompatible = sorted(p for p, r in report.items() if r["dtype"] == "uint8") if placement == "trt" else []
     meta = {"placement": placement, "trt_incompatible": incompatible, **(metadata or {})}
-    return export_onnx(deploy, path, "int8", spec, outputs, opset, meta, rewrite=_int8_rewrite)
+    return export_onnx(deploy, path, "int8", spec, outputs, opset, meta, rewrite=_int8_rewrite(placement))
