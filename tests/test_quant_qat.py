@@ -104,3 +104,23 @@ def test_resume_restores_steps(tmp_path):
     resumed = Trainer(_train_module(cfg, fresh, fp32, None), loader(), tmp_path, train_cfg, cfg.optim, cfg.sched)
     assert resumed.resume()
     assert saved and all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+
+
+def test_float_control_trains_the_fp32_copy_without_quantizers(tmp_path):
+    """`quant.float_control`: the same stages on a copy of the FP32 model, no quantizers, the teacher untouched."""
+    import copy
+    import dataclasses
+
+    from gaitcompress.quant.qat import _label
+
+    torch.manual_seed(0)
+    fp32 = create_model("gaitbase_w0125", num_classes=4, parts=4).eval()
+    cfg = recipe(terms=False)
+    cfg = dataclasses.replace(cfg, quant=dataclasses.replace(cfg.quant, float_control=True))
+    model = copy.deepcopy(fp32)
+    before = {k: v.clone() for k, v in fp32.state_dict().items()}
+    train_stages(_train_module(cfg, model, fp32, None), model, loader(), tmp_path, cfg, meta={"kind": "qat"})
+    assert not quantizers(model)
+    assert all(torch.equal(v, before[k]) for k, v in fp32.state_dict().items())
+    assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items() if k.endswith("weight"))
+    assert _label(cfg).startswith("FP32 control (no quantizers), 6 it")

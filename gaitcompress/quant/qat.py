@@ -19,6 +19,7 @@ checkpoints and logs of each stage), `final.pt` (`kind: 'qat'`, the `qconfig`, l
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Iterator, Mapping
@@ -68,6 +69,7 @@ class QuantSection:
     stage2: StageConfig = field(default_factory=lambda: StageConfig(iterations=0, lr_scale=0.1))
     soft_k: SoftKConfig = field(default_factory=SoftKConfig)
     terms: tuple[TermConfig, ...] = ()
+    float_control: bool = False  # train the FP32 model itself with these stages, no quantizers (see _quantize)
 
     def qconfig(self) -> QConfig:
         return QConfig.preset(
@@ -147,7 +149,9 @@ def _quantize(
     fp32 = load_checkpoint(
         ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), ctx.device
     )
-    qmodel = quantize_model(fp32, qcfg)
+    # the float control gets exactly the QAT rows' extra training without quantizers: QAT continues training the
+    # FP32 model, so a QAT row "above FP32" may be the training, not the quantization
+    qmodel = copy.deepcopy(fp32) if cfg.quant.float_control else quantize_model(fp32, qcfg)
     loader = build_train_loader(cfg.data, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
     example = next(loader).to(ctx.device).sils
     module = _train_module(cfg, qmodel, fp32, example)
@@ -163,7 +167,7 @@ def _quantize(
         "method": cfg.method,
         "label": _label(cfg),
         "model": fp32.spec.name,
-        "bits": qcfg.tag,
+        "bits": "fp32" if cfg.quant.float_control else qcfg.tag,
         "seeds": [cfg.seed],
         "metrics": {k: summarize([v]) for k, v in metrics.items()},
         "cost": cost,
@@ -176,7 +180,8 @@ def _quantize(
     }
     doc = make_results(cfg.name, [row], dataset_info(cfg.data), command)
     if ctx.is_main:
-        save_quantized(qmodel, qcfg, run_dir / "final.pt", recipe=recipe, metrics=metrics)
+        if not cfg.quant.float_control:  # the control's weights are in stage*/final.pt (an FP32 engine checkpoint)
+            save_quantized(qmodel, qcfg, run_dir / "final.pt", recipe=recipe, metrics=metrics)
         write_results(doc, run_dir / "metrics.json")
         if evaluator.last is not None:
             (run_dir / "eval.json").write_text(evaluator.last.to_json())
@@ -223,6 +228,8 @@ def train_stages(
 
 def _label(cfg: QuantRecipe) -> str:
     q = cfg.quant
+    if q.float_control:
+        return f"FP32 control (no quantizers), {q.stage1.iterations + q.stage2.iterations} it" + _lr_note(cfg)
     parts = [
         f"{q.method.upper()} {q.preset}"
         + (f" (first/last layer w{q.first_last_bits}a{q.first_last_bits})" if q.first_last_bits else "")

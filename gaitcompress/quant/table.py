@@ -38,6 +38,7 @@ OPTIONAL = (  # further ablations and diagnoses, run only when named in --only
     "quant_qgait4_hardfwd",
     "quant_lsq4_fl8",
     "quant_qgait4_fl8",
+    "quant_fp32ft",
 )
 
 
