@@ -133,3 +133,82 @@ def test_reranker_needs_parts_of_the_right_shape():
     head = CarGaitHead(16, 4, heads=2)
     with pytest.raises(Exception, match="expects parts"):
         CarGaitReranker(head)(torch.zeros(2, 2), feats.subset([0, 1]), feats.subset([2, 3]))
+
+
+def test_rerank_keeps_the_protocol_gallery_and_an_identity_head_changes_nothing():
+    """With a score equal to the first-stage distance, every protocol metric is exactly the baseline: the
+    re-ranker sees each cell's own gallery and writes back into the right rows and columns."""
+    feats = _casiab_like(seed=3)
+
+    class Identity:
+        def __call__(self, dist, probe, gallery):
+            return rerank_topk(dist, 3, lambda p, g: dist[p, g])
+
+    kwargs = {"gallery_types": ["nm-01", "nm-02"], "conditions": {"NM": ["nm-05"], "BG": ["bg-01"]}}
+    assert evaluate(feats, "casiab", rerank=Identity(), **kwargs).metrics == evaluate(feats, "casiab", **kwargs).metrics
+
+
+def test_reranked_top_k_stays_ahead_of_the_rest_whatever_the_scores():
+    g = torch.Generator().manual_seed(0)
+    dist = torch.rand(7, 12, generator=g)
+    dist[0, 3] = dist[0, 5]  # a tie at the boundary keeps gallery order
+    for scale in (1e-6, 1.0, 1e6, -1e6):
+        out = rerank_topk(dist, 4, lambda p, q, s=scale: s * torch.rand(len(p), generator=g))
+        before, after = torch.argsort(dist, dim=1, stable=True), torch.argsort(out, dim=1, stable=True)
+        assert torch.equal(after[:, :4].sort(1).values, before[:, :4].sort(1).values)  # same top-4 set
+        assert torch.equal(after[:, 4:], before[:, 4:])  # the rest in first-stage order
+
+
+def _k_reciprocal_loops(dist: torch.Tensor, num_probe: int, k1: int, k2: int, lam: float) -> torch.Tensor:
+    """Zhong et al. (2017) written element by element from the paper, as an independent check."""
+    n = dist.shape[0]
+    d = dist.double() ** 2
+    d = d / d.max(1, keepdim=True).values
+    order = [sorted(range(n), key=lambda j, i=i: (d[i, j].item(), j)) for i in range(n)]
+
+    def r(i, k):
+        return {j for j in order[i][: k + 1] if i in order[j][: k + 1]}
+
+    v = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        members = r(i, k1)
+        expanded = set(members)
+        for j in members:
+            half = r(j, round(k1 / 2))
+            if len(half & members) > 2 / 3 * len(half):
+                expanded |= half
+        for j in expanded:
+            v[i, j] = torch.exp(-d[i, j])
+        v[i] /= v[i].sum()
+    v = torch.stack([v[order[i][:k2]].mean(0) for i in range(n)])
+    out = torch.empty(num_probe, n - num_probe, dtype=torch.float64)
+    for i in range(num_probe):
+        for g in range(num_probe, n):
+            jaccard = 1 - torch.minimum(v[i], v[g]).sum() / torch.maximum(v[i], v[g]).sum()
+            out[i, g - num_probe] = (1 - lam) * jaccard + lam * d[i, g]
+    return out
+
+
+def test_k_reciprocal_matches_the_paper_written_out():
+    g = torch.Generator().manual_seed(1)
+    x = torch.cat([torch.randn(6, 3, generator=g) * 0.3 + c for c in torch.randn(4, 3, generator=g) * 2])  # 24 points
+    d = torch.cdist(x, x)
+    fast = k_reciprocal(d[:5, 5:], d[:5, :5], d[5:, 5:], k1=6, k2=3, lam=0.3)
+    torch.testing.assert_close(fast, _k_reciprocal_loops(d, 5, k1=6, k2=3, lam=0.3))
+
+
+def test_training_lists_follow_the_cross_view_protocol():
+    from gaitcompress.rerank.pairs import cross_view_blocks
+
+    feats = _casiab_like(seed=1)
+    blocks = cross_view_blocks(feats, ["nm-01", "nm-02"])
+    assert len(blocks) == 2  # (000 → 090), (090 → 000)
+    for probes, gallery in blocks:
+        assert len({feats.views[i] for i in probes}) == 1 and len({feats.views[i] for i in gallery}) == 1
+        assert feats.views[int(probes[0])] != feats.views[int(gallery[0])]
+        assert {feats.types[i] for i in probes} <= {"nm-05", "bg-01"}
+        assert {feats.types[i] for i in gallery} <= {"nm-01", "nm-02"}
+    pairs = build_pair_set(feats, "embeddings", top_v=30, blocks=blocks)
+    assert pairs.candidates.shape[1] == 10  # v shrinks to the gallery of one view (5 ids × 2 types)
+    views = torch.tensor([int(v) for v in feats.views])
+    assert (views[pairs.candidates] != views[pairs.probe, None]).all()

@@ -3,7 +3,7 @@
 model: runs/synthgait/teacher_quick/final.pt   # the frozen first-stage checkpoint
 data: {}                                       # overrides of that checkpoint's own data section
 head: {features: parts, heads: 4, hidden: 256}
-pairs: {top_v: 30, probes_per_batch: 16}
+pairs: {top_v: 30, probes_per_batch: 16, lists: protocol}
 loss: {beta: 0.1, alpha: 0.01}
 rerank: {k: 10}
 kreciprocal: {k1: 20, k2: 6, lam: 0.3}
@@ -19,6 +19,8 @@ from gaitcompress.recipe import from_dict
 from gaitcompress.rerank.head import FEATURE_SOURCES
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 
+PAIR_LISTS = ("protocol", "all")
+
 
 @dataclass(frozen=True)
 class HeadConfig:
@@ -30,8 +32,9 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class PairsConfig:
-    top_v: int = 30  # candidates per training probe (paper: v = 30)
-    probes_per_batch: int = 16
+    top_v: int = 30  # candidates per training list (paper: v = 30)
+    probes_per_batch: int = 16  # lists per batch
+    lists: str = "protocol"  # protocol: rank training probes as the evaluation protocol does | all: against all
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def parse_rerank_recipe(recipe: dict[str, Any]) -> RerankRecipe:
         raise GaitCompressError(f"{where}: no `model:` checkpoint to re-rank", "set model=runs/<run>/final.pt")
     if cfg.head.features not in FEATURE_SOURCES:
         raise GaitCompressError(f"{where}: head.features={cfg.head.features!r}", f"use one of {FEATURE_SOURCES}")
+    if cfg.pairs.lists not in PAIR_LISTS:
+        raise GaitCompressError(f"{where}: pairs.lists={cfg.pairs.lists!r}", f"use one of {PAIR_LISTS}")
     if cfg.rerank.k < 2 or cfg.pairs.top_v < 2:
         raise GaitCompressError(f"{where}: rerank.k and pairs.top_v must be ≥ 2", "the paper uses k=10, top_v=30")
     return cfg

@@ -19,7 +19,7 @@ from torch import nn
 
 from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, train_ids
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.evaluation import Features, evaluate, extract_features
+from gaitcompress.evaluation import Features, build_protocol, evaluate, extract_features
 from gaitcompress.models.checkpoint import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.quant.checkpoint import load_quantized
@@ -30,7 +30,7 @@ from gaitcompress.rerank.cost import cost_per_probe
 from gaitcompress.rerank.head import CarGaitHead, build_head
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker
 from gaitcompress.rerank.module import CarGaitModule
-from gaitcompress.rerank.pairs import build_pair_set, pair_batches
+from gaitcompress.rerank.pairs import Block, all_blocks, build_pair_set, cross_view_blocks, pair_batches
 from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.engine import Trainer
@@ -103,6 +103,19 @@ def protocol_name(recipe: RerankRecipe, data_cfg: DataConfig) -> str:
     return recipe.rerank.protocol or data_cfg.protocol
 
 
+def training_blocks(recipe: RerankRecipe, data_cfg: DataConfig, train: Features) -> list[Block]:
+    """The (probe, gallery) blocks the head's training lists come from: a cross-view protocol's cells
+    (`pairs.lists: protocol` with casiab / oumvlp), else every training sequence against all others."""
+    if recipe.pairs.lists == "protocol":
+        try:
+            gallery_types = getattr(build_protocol(protocol_name(recipe, data_cfg)), "gallery_types", None)
+        except GaitCompressError:  # a protocol that needs options (gait3d's probe set) has no view cells
+            gallery_types = None
+        if gallery_types:
+            return cross_view_blocks(train, gallery_types)
+    return all_blocks(train)
+
+
 def cargait_metrics(
     recipe: RerankRecipe, data_cfg: DataConfig, feats: dict[str, Features], head: CarGaitHead
 ) -> dict[str, float]:
@@ -119,7 +132,8 @@ def fit_head(
     source = feats["train"].parts if recipe.head.features == "parts" else feats["train"].embeddings
     head = CarGaitHead(source.shape[1], source.shape[2], recipe.head.heads, recipe.head.features, recipe.head.dropout)
     module = CarGaitModule(head, len(train_ids(data_cfg)), recipe.head.hidden, recipe.loss.beta, recipe.loss.alpha)
-    pairs = build_pair_set(feats["train"], recipe.head.features, recipe.pairs.top_v, recipe.rerank.metric)
+    blocks = training_blocks(recipe, data_cfg, feats["train"])
+    pairs = build_pair_set(feats["train"], recipe.head.features, recipe.pairs.top_v, recipe.rerank.metric, blocks)
     save_recipe(raw, Path(recipe.run_dir) / "recipe.yaml")
     trainer = Trainer(
         module,
