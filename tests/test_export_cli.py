@@ -79,6 +79,8 @@ def test_int8_export_of_a_qat_checkpoint(qat_ckpt, tmp_path):
         (["--format", "int8"], "FP32 checkpoint"),
         (["--format", "fp32", "--placement", "ort"], "int8 exports only"),
         (["--format", "int4"], "unknown export format"),
+        (["--opset", "10"], "opset 10"),
+        (["--format", "fp16", "--opset", "21"], "opset 21"),
     ],
 )
 def test_bad_options_are_refused_before_writing(runner, fp32_ckpt, tmp_path, args, message):
@@ -88,6 +90,19 @@ def test_bad_options_are_refused_before_writing(runner, fp32_ckpt, tmp_path, arg
 
 def test_missing_checkpoint(runner, tmp_path):
     assert "no checkpoint at" in _error(runner.invoke(app, ["export", str(tmp_path / "nope.pt")]))
+    assert not any(tmp_path.iterdir())  # not even the default output folder beside it
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"not a checkpoint", "not a loadable PyTorch checkpoint"), ({"weights": 1}, "not an exportable gait model")],
+)
+def test_unreadable_checkpoint(runner, tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
+    out = tmp_path / "out"
+    assert message in _error(runner.invoke(app, ["export", str(path), "--out", str(out)]))
+    assert not out.exists()
 
 
 def test_wrong_family_checkpoint(runner, tmp_path):
@@ -106,6 +121,11 @@ def test_unwritable_output_folder(runner, fp32_ckpt, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
+def test_qat_checkpoint_is_not_a_float_export(runner, qat_ckpt, tmp_path):
+    assert "is a QAT checkpoint" in _error(runner.invoke(app, ["export", str(qat_ckpt), "--out", str(tmp_path)]))
+    assert not any(tmp_path.iterdir())
+
+
 def test_placement_must_match_the_qat_checkpoint(runner, qat_ckpt, tmp_path):
     args = ["export", str(qat_ckpt), "--format", "int8", "--placement", "trt", "--out", str(tmp_path)]
     assert "quantized for the 'ort' placement" in _error(runner.invoke(app, args))
@@ -119,3 +139,20 @@ def test_trt_without_tensorrt_names_the_package(runner, fp32_ckpt, tmp_path, mon
     message = _error(runner.invoke(app, ["export", str(fp32_ckpt), "--out", str(tmp_path), "--trt"]))
     assert "'tensorrt' Python package" in message
     assert not any(tmp_path.iterdir())
+
+
+def test_failed_parity_is_returned_not_raised_when_not_strict(qat_ckpt, tmp_path):
+    """A report records a failed parity as a row (reason, where it starts); the CLI/default raises it."""
+    from gaitcompress.export.report import notes
+    from gaitcompress.export.stage import ParityError
+
+    cfg = ExportConfig(format="int8", out=str(tmp_path), frames=4, verify=True, rank1_tol=-1.0)  # cannot pass
+    with pytest.raises(ParityError, match="rank-1 differs"):
+        export_checkpoint(qat_ckpt, cfg)
+    result = export_checkpoint(qat_ckpt, cfg, strict=False)
+    parity = result.parity.to_dict()
+    assert not parity["passed"] and parity["reference"] == "pytorch hard-quant + int32 bias"
+    assert parity["trained"] is not None and parity["fused_max_steps"] is not None
+    row = {"label": "w8a8-ort onnxruntime", "parity": parity | {"fused": result.fused, "file": str(result.onnx)}}
+    assert "FAILED: rank-1 differs" in notes([row])
+    assert result.onnx.is_file() and (tmp_path / "export.json").is_file()

@@ -11,7 +11,7 @@ import torch
 from onnx import numpy_helper
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.int_bias import int32_bias_model
+from gaitcompress.export.int_bias import conv_bn_pairs, int32_bias_model
 from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadata
 from gaitcompress.export.parity import first_departure, first_gap, onnx_probes, tensor_gaps
 from gaitcompress.export.qdq import export_qdq, float_input_quantizers
@@ -126,6 +126,26 @@ def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, place
     gaps = tensor_gaps(reference, path, sils)
     assert len(gaps) >= 10
     assert first_gap(gaps) is None, first_gap(gaps)
+
+
+def test_int32_bias_moves_each_bn_shift_onto_the_bias_grid(sils, exported):
+    qat = exported[("w8a8", "ort")][0]
+    pairs = conv_bn_pairs(qat, sils)
+    assert len(pairs) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in qat.modules())  # every conv → BN
+    stem_input = float_input_quantizers(qat)
+    snapped = int32_bias_model(qat, sils, stem_input)
+    for conv_path, bn_path, quant_path in pairs:
+        bn0, bn1 = qat.get_submodule(bn_path), snapped.get_submodule(bn_path)
+        s_x = float(qat.get_submodule(quant_path).qparams()["scale"])
+        s_w = qat.get_submodule(conv_path).weight_quant.qparams()["scale"].double()
+        gain = bn0.weight.double() / torch.sqrt(bn0.running_var.double() + bn0.eps)
+        step = s_x * s_w * gain.abs()
+        moved = (bn1.bias - bn0.bias).double()
+        if quant_path in stem_input:
+            assert not moved.any()  # the float stem keeps its float bias
+            continue
+        shift = (bn1.bias.double() - bn1.running_mean.double() * gain) / step
+        assert torch.allclose(shift, shift.round(), atol=1e-3) and (moved.abs() <= 0.5 * step + 1e-7).all()
 
 
 @pytest.mark.parametrize("preset", ["w8a8", "w4a4"])
