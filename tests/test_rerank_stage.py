@@ -70,3 +70,35 @@ def test_reranker_from_names_a_baseline_or_a_head(tmp_path):
     _save_head(tmp_path / "seed0" / "final.pt", 0)
     assert isinstance(reranker_from(str(tmp_path), k=5), CarGaitReranker)
     assert reranker_from(str(tmp_path / "seed0" / "final.pt")).k == 10
+
+
+def test_eval_cli_rerank_option(runner, tmp_path):
+    """`gaitcompress eval ... --rerank HEAD`: an untrained head on the embeddings keeps every metric; k-reciprocal
+    runs through the same option."""
+    from gaitcompress.cli import app
+    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.results import read_results
+    from tests.test_cli_train import ROOT, TINY
+
+    recipe, run_dir = str(ROOT / "recipes/synthgait/student_quick.yaml"), tmp_path / "run"
+    assert runner.invoke(app, ["train", recipe, *TINY, f"run_dir={run_dir}"]).exit_code == 0
+    with torch.no_grad():
+        emb = load_checkpoint(run_dir / "final.pt").eval()(torch.zeros(1, 6, 16, 11))["embeddings"]  # [1, E, P]
+    head = CarGaitHead(emb.shape[1], emb.shape[2], heads=1, features="embeddings")
+    atomic_save({"model": head.state_dict(), "spec": to_dict(head.spec), "kind": "rerank"}, tmp_path / "head.pt")
+    torch.manual_seed(0)
+    torch.nn.init.normal_(head.attn.out_proj.weight, std=5.0)  # a head that does re-order
+    atomic_save({"model": head.state_dict(), "spec": to_dict(head.spec), "kind": "rerank"}, tmp_path / "moved.pt")
+    metrics = {}
+    for name, extra in (
+        ("none", []),
+        ("head", ["--rerank", str(tmp_path / "head.pt")]),
+        ("moved", ["--rerank", str(tmp_path / "moved.pt")]),
+        ("kr", ["--rerank", "kreciprocal"]),
+    ):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(app, ["eval", recipe, "--checkpoint", str(run_dir), *TINY, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        metrics[name] = {k: v["mean"] for k, v in read_results(out)["rows"][0]["metrics"].items()}
+    assert metrics["head"] == pytest.approx(metrics["none"])
+    assert metrics["moved"] != metrics["none"] and set(metrics["kr"]) == set(metrics["none"])

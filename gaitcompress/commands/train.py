@@ -16,6 +16,9 @@ from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, R
 
 CheckpointOpt = Annotated[Path, typer.Option(help="Checkpoint file, or a run folder (its final.pt / latest).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the metrics as a results JSON (+ .md) here.")]
+RerankOpt = Annotated[
+    str | None, typer.Option(help="Re-rank: 'kreciprocal', or a CarGait head (.pt or gaitcompress rerank run folder).")
+]
 
 
 def train(
@@ -43,16 +46,20 @@ def train(
         out.print(rich_table(done["result"], title=f"{cfg.get('name', 'train')} ({done['run_dir']})"))
 
 
-def evaluate(recipe: RecipeArg, checkpoint: CheckpointOpt, overrides: OverridesArg = None, out_: OutOpt = None) -> None:
+def evaluate(
+    recipe: RecipeArg, checkpoint: CheckpointOpt, overrides: OverridesArg = None, out_: OutOpt = None,
+    rerank: RerankOpt = None,
+) -> None:  # fmt: skip
     """Evaluate a checkpoint with a recipe's data and protocol, and print its table.
 
-    Example: [b]gaitcompress eval recipes/synthgait/teacher_quick.yaml --checkpoint runs/synthgait/teacher_quick[/]
+    Example: [b]gaitcompress eval recipes/synthgait/teacher_quick.yaml --checkpoint runs/synthgait/teacher_quick[/] ·
+    [b]... --rerank runs/synthgait/rerank_teacher/seed0[/] (CarGait head) · [b]... --rerank kreciprocal[/]
     """
     from gaitcompress.commands._tables import rich_table, view_tables
     from gaitcompress.recipe import load_recipe
     from gaitcompress.train.stage import run_eval
 
-    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_)
+    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_, rerank)
     out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
     for table in view_tables(result):
         out.print(table)

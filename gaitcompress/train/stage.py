@@ -19,7 +19,7 @@ from torch import nn
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.data.config import DataConfig
 from gaitcompress.data.loader import load_index
-from gaitcompress.evaluation import EvalResult, evaluate_model
+from gaitcompress.evaluation import EvalResult, Reranker, evaluate_model
 from gaitcompress.models import create_model
 from gaitcompress.models.checkpoint import load_checkpoint
 from gaitcompress.models.cost import model_cost
@@ -37,14 +37,14 @@ from gaitcompress.train.module import SupervisedModule
 class Evaluator:
     """`eval_fn` for the Trainer: scores a model with the recipe's protocol and keeps the last full result."""
 
-    def __init__(self, cfg: TrainRecipe, device: Any, tracker: Tracker = NULL) -> None:
+    def __init__(self, cfg: TrainRecipe, device: Any, tracker: Tracker = NULL, rerank: Reranker | None = None) -> None:
         self.data, self.protocol, self.metric = cfg.data, cfg.eval.protocol, cfg.eval.metric
-        self.device, self.tracker = device, tracker
+        self.device, self.tracker, self.rerank = device, tracker, rerank
         self.last: EvalResult | None = None
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         self.last = evaluate_model(
-            model, self.data, self.protocol, self.tracker, device=self.device, metric=self.metric
+            model, self.data, self.protocol, self.tracker, device=self.device, metric=self.metric, rerank=self.rerank
         )
         return dict(self.last.metrics)
 
@@ -181,17 +181,24 @@ def run_seeds(
 
 
 def run_eval(
-    recipe: dict[str, Any], checkpoint: str | Path, tracker: Tracker = NULL, out: str | Path | None = None
+    recipe: dict[str, Any],
+    checkpoint: str | Path,
+    tracker: Tracker = NULL,
+    out: str | Path | None = None,
+    rerank: str | None = None,
 ) -> EvalResult:
     """Score a checkpoint (a file, or a run folder's final/latest one) with the recipe's data and protocol.
 
     With `out`, writes `out` (a §15 results JSON + .md) and `eval.json` (full result with per-view tables) beside it.
+    `rerank` re-ranks every probe × gallery matrix: `kreciprocal`, or a CarGait head (file or rerank run folder).
     """
+    from gaitcompress.rerank import reranker_from
+
     cfg = parse_recipe(recipe)
     path = ckpt_io.resolve_checkpoint(checkpoint)
     model = load_checkpoint(path, name=cfg.model.name, num_classes=num_classes(cfg.data))
     device = resolve_device(cfg.train.device)
-    evaluator = Evaluator(cfg, device, tracker)
+    evaluator = Evaluator(cfg, device, tracker, reranker_from(rerank) if rerank else None)
     metrics = evaluator(model.to(device))
     if out is not None:
         row = result_row(cfg, model, [metrics], [cfg.seed])
