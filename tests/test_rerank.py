@@ -212,3 +212,12 @@ def test_training_lists_follow_the_cross_view_protocol():
     assert pairs.candidates.shape[1] == 10  # v shrinks to the gallery of one view (5 ids × 2 types)
     views = torch.tensor([int(v) for v in feats.views])
     assert (views[pairs.candidates] != views[pairs.probe, None]).all()
+
+
+def test_list_accuracy_of_an_untrained_embeddings_head_is_stage_ones():
+    from gaitcompress.rerank.heldout import list_accuracy
+
+    pairs = build_pair_set(_features(seed=2), "embeddings", top_v=8)
+    acc = list_accuracy(CarGaitHead(8, 4, heads=2, features="embeddings"), pairs)
+    assert acc["pair_acc"] == pytest.approx(acc["stage1_pair_acc"]) and acc["top1"] == pytest.approx(acc["stage1_top1"])
+    assert 0.0 < acc["stage1_pair_acc"] < 1.0

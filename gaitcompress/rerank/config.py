@@ -2,7 +2,7 @@
 
 model: runs/synthgait/teacher_quick/final.pt   # the frozen first-stage checkpoint
 data: {}                                       # overrides of that checkpoint's own data section
-head: {features: parts, heads: 4, hidden: 256}
+head: {features: embeddings, heads: 4, hidden: 256}
 pairs: {top_v: 30, probes_per_batch: 16, lists: protocol}
 loss: {beta: 0.1, alpha: 0.01}
 rerank: {k: 10}
@@ -24,7 +24,7 @@ PAIR_LISTS = ("protocol", "all")
 
 @dataclass(frozen=True)
 class HeadConfig:
-    features: str = "parts"  # strips the head reads: parts [N, C', P] (DESIGN §3) or embeddings [N, E, P]
+    features: str = "embeddings"  # strips the head reads: embeddings [N, E, P] or parts [N, C', P] (DESIGN §3)
     heads: int = 4  # attention heads; must divide the strip dimension
     hidden: int = 256  # width of the training-only MLP classifier
     dropout: float = 0.0
