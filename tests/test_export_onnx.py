@@ -15,7 +15,7 @@ from gaitcompress.export.int_bias import conv_bn_pairs, int32_bias_model
 from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadata
 from gaitcompress.export.parity import first_departure, first_gap, onnx_probes, tensor_gaps
 from gaitcompress.export.qdq import export_qdq, float_input_quantizers
-from gaitcompress.export.runtime import fused_integer_nodes, make_session
+from gaitcompress.export.runtime import FLOAT_BIAS, fused_integer_nodes, make_session
 from gaitcompress.models import create_model
 from gaitcompress.quant.prepare import QConfig, quantize_model
 
@@ -166,6 +166,15 @@ def test_ort_fused_kernels_compute_the_float_simulation_bit_for_bit(sils, export
     reference = int32_bias_model(qat, sils, float_input_quantizers(qat))
     departs = first_departure(tensor_gaps(reference, path, sils, level="all"))
     assert departs is None or departs.frac_step < 0.01, departs  # float summation ties only
+
+
+def test_trt_graph_runs_with_float_biases_on_onnxruntime(sils, exported):
+    """With onnxruntime's bias rounding off, a trt graph's deployed session is its float QDQ simulation."""
+    qat, path = exported[("w4a4", "trt")]
+    simulated = onnx_probes(path, sils.numpy(), "none")
+    deployed = onnx_probes(path, sils.numpy(), "all", FLOAT_BIAS)
+    for key in (k for k in deployed if k[0].endswith("_quant")):
+        np.testing.assert_allclose(deployed[key], simulated[key], atol=1e-6, err_msg=str(key))
 
 
 def test_ort_placement_fuses_integer_kernels(exported):

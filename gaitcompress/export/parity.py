@@ -32,7 +32,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from gaitcompress.export.onnx_export import INPUT
-from gaitcompress.export.runtime import make_session
+from gaitcompress.export.runtime import FLOAT_BIAS, make_session
 from gaitcompress.progress import NULL, Tracker
 
 PROBE_OPS = ("Relu", "QuantizeLinear")
@@ -106,7 +106,9 @@ def torch_probes(model: nn.Module, sils: torch.Tensor) -> dict[tuple[str, int], 
     return seen
 
 
-def onnx_probes(path: str | Path, sils: np.ndarray, level: str = "none") -> dict[tuple[str, int], np.ndarray]:
+def onnx_probes(
+    path: str | Path, sils: np.ndarray, level: str = "none", disabled_optimizers: Sequence[str] = ()
+) -> dict[tuple[str, int], np.ndarray]:
     """(module path, call index) → value of each activation QuantizeLinear (dequantized) and, at level 'none', Relu.
 
     At level 'all' (the deployed session, QDQ fused into integer kernels) only the QuantizeLinear outputs are
@@ -134,7 +136,7 @@ def onnx_probes(path: str | Path, sils: np.ndarray, level: str = "none") -> dict
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.onnx"
         onnx.save(graph, str(probe))
-        session = make_session(probe, level=level)
+        session = make_session(probe, level=level, disabled_optimizers=disabled_optimizers)
         wanted = [o.name for o in session.get_outputs() if o.name in names]
         values = session.run(wanted, {INPUT: sils})
     out = {}
@@ -158,7 +160,12 @@ def _grouped_fc_layout(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def tensor_gaps(
-    model: nn.Module, onnx_path: str | Path, sils: torch.Tensor, rel_tol: float = REL_TOL, level: str = "none"
+    model: nn.Module,
+    onnx_path: str | Path,
+    sils: torch.Tensor,
+    rel_tol: float = REL_TOL,
+    level: str = "none",
+    disabled_optimizers: Sequence[str] = (),
 ) -> list[TensorGap]:
     """Gaps at every tensor both sides can name, in the torch model's execution order.
 
@@ -166,7 +173,7 @@ def tensor_gaps(
     `level` is the onnxruntime session's optimisation level ('none': float simulation, 'all': fused kernels).
     """
     ref = torch_probes(model, sils)
-    got = onnx_probes(onnx_path, sils.numpy(), level)
+    got = onnx_probes(onnx_path, sils.numpy(), level, disabled_optimizers)
     scales = _scales(model)
     gaps = []
     for key, a in ref.items():
@@ -220,6 +227,7 @@ class ParityReport:
     trained_metrics: dict[str, float] | None = None  # the QAT model as trained (float bias), when not the reference
     fused_max_steps: float | None = None  # deployed session, probe batch: largest gap at a quantizer, in steps
     fused_first: TensorGap | None = None  # deployed session: the first quantizer output that differs at all
+    disabled_optimizers: tuple[str, ...] = ()  # onnxruntime passes turned off for the deployed session
 
     @property
     def rank1_gaps(self) -> dict[str, float]:
@@ -266,6 +274,7 @@ class ParityReport:
             "first_gap": gap(self.first_gap),
             "fused_max_steps": self.fused_max_steps,
             "fused_first": gap(self.fused_first),
+            "onnxruntime_disabled_optimizers": list(self.disabled_optimizers),
             "sequences": self.sequences,
         }
 
@@ -284,7 +293,8 @@ def verify_export(
 
     Both run over `build_test_loader(data_cfg)`; the graph one sequence per row (`OnnxGaitModel`). The
     probes run on the first `probe_rows` test sequences, cut to their shortest length. For an `ort` INT8
-    graph the reference is the int32-bias model, and the QAT model as trained is scored as well.
+    graph the reference is the int32-bias model, and the QAT model as trained is scored as well; a `trt`
+    INT8 graph runs with onnxruntime's bias rounding off (`runtime.FLOAT_BIAS`), as TensorRT computes it.
     """
     from gaitcompress.data import build_test_loader
     from gaitcompress.evaluation import evaluate, extract_features
@@ -295,7 +305,7 @@ def verify_export(
     batch = next(iter(loader))
     rows = batch.sils[:probe_rows, : int(batch.lengths[:probe_rows].min())]
     quantized = fmt == "int8"
-    reference, trained, label = model, None, "pytorch hard-quant" if quantized else "pytorch"
+    reference, trained, label, disabled = model, None, "pytorch hard-quant" if quantized else "pytorch", ()
     if quantized and placement == "ort":
         from gaitcompress.export.int_bias import int32_bias_model
         from gaitcompress.export.qdq import float_input_quantizers
@@ -303,11 +313,13 @@ def verify_export(
         reference = int32_bias_model(model, rows, float_input_quantizers(model))
         trained = evaluate(extract_features(model, loader, tracker=tracker), protocol).metrics
         label = "pytorch hard-quant + int32 bias"
+    elif quantized:
+        disabled = FLOAT_BIAS  # a trt graph: float biases, as TensorRT runs it (see `runtime`)
     ref = extract_features(reference, loader, tracker=tracker)
-    got = extract_features(OnnxGaitModel(onnx_path), loader, tracker=tracker)
+    got = extract_features(OnnxGaitModel(onnx_path, disabled_optimizers=disabled), loader, tracker=tracker)
     diff = (ref.embeddings - got.embeddings).abs()
     gaps = tensor_gaps(reference, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt])
-    fused = tensor_gaps(reference, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt], level="all") if quantized else []
+    fused = tensor_gaps(reference, onnx_path, rows, REL_TOL_FLOAT[fmt], "all", disabled) if quantized else []
     steps = [g.steps for g in gaps if g.steps is not None]
     fused_steps = [g.steps for g in fused if g.steps is not None]
     return ParityReport(
@@ -323,4 +335,5 @@ def verify_export(
         trained_metrics=trained,
         fused_max_steps=max(fused_steps) if fused_steps else None,
         fused_first=first_departure(fused),
+        disabled_optimizers=tuple(disabled),
     )

@@ -83,7 +83,8 @@ def parity_rows(fp32: Path, int8: dict[str, Path], work: Path, frames: int) -> t
         p = result.parity
         placement = result.metadata["placement"]
         sides = [("pytorch", p.trained_metrics)] if p.trained_metrics else []
-        sides += [(p.reference, p.torch_metrics), ("onnxruntime", p.onnx_metrics)]
+        ort_side = "onnxruntime" + (f" without {', '.join(p.disabled_optimizers)}" if p.disabled_optimizers else "")
+        sides += [(p.reference, p.torch_metrics), (ort_side, p.onnx_metrics)]
         for side, metrics in sides:
             rows.append(
                 {
@@ -190,6 +191,8 @@ def notes(rows: Sequence[dict]) -> str:
         first = p["fused_first"]
         where = f"{first['path']} ({first['frac_step']:.3%}, {first['steps']:.0f} st.)" if first else "none"
         kernels = ", ".join(f"{k} {v}" for k, v in p["fused"].items()) or "none (float)"
+        if p.get("onnxruntime_disabled_optimizers"):
+            kernels += f"; {', '.join(p['onnxruntime_disabled_optimizers'])} off (float bias, as TensorRT)"
         verdict = "passed" if p["passed"] else f"FAILED: {p['reason']}"
         lines.append(
             f"| {row['label'].split(' ')[0]} ({Path(p['file']).name}) | {four(trained)} | {p['reference']}: "

@@ -4,12 +4,20 @@ onnxruntime turns `DequantizeLinear → Conv → QuantizeLinear` into one `QLine
 Add, MatMul) only at graph optimisation level EXTENDED or higher, so every session here uses ALL.
 `fused_integer_nodes` saves the optimised graph (`SessionOptions.optimized_model_filepath`) and counts
 the integer kernels in it — the honest measure of whether an INT8 export really runs in INT8.
+
+Before fusing, onnxruntime rounds the float bias of every Conv between DQ'd input and weight that feeds a Q
+to int32 on the grid s_x·s_w (its `WeightBiasQuantization` pass). The `ort` export writes that int32 bias
+itself (`onnx_passes.quantize_conv_bias`). A `trt` graph keeps its float bias, as TensorRT runs it; on
+onnxruntime CPU such a graph runs as a float QDQ simulation anyway, and `FLOAT_BIAS` (the pass turned off)
+makes that simulation TensorRT's arithmetic instead of a mix (the pass would round 8 of the quick student's
+13 conv biases, those followed by a Q: measured one-step flips at 0.02–0.7 % of the first block's values).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
@@ -36,6 +44,7 @@ INTEGER_OPS = (
     "DynamicQuantizeMatMul",
     "MatMulIntegerToFloat",
 )
+FLOAT_BIAS = ("WeightBiasQuantization",)  # onnxruntime optimisers to turn off to keep float conv biases
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 
@@ -66,8 +75,12 @@ def make_session(
     threads: int = 0,
     optimized_path: str | Path | None = None,
     level: str = "all",
+    disabled_optimizers: Sequence[str] = (),
 ) -> ort.InferenceSession:
-    """An onnxruntime session on `device` ('cpu' or 'cuda'), refusing a CUDA request it cannot honour."""
+    """An onnxruntime session on `device` ('cpu' or 'cuda'), refusing a CUDA request it cannot honour.
+
+    `disabled_optimizers`: onnxruntime graph transformers to skip by name (e.g. `FLOAT_BIAS`).
+    """
     if device not in PROVIDERS:
         raise GaitCompressError(f"unknown onnxruntime device {device!r}", "use 'cpu' or 'cuda'")
     if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -75,7 +88,9 @@ def make_session(
             "onnxruntime here has no CUDAExecutionProvider", "install onnxruntime-gpu on a CUDA machine, or use cpu"
         )
     opts = session_options(threads, optimized_path, level)
-    return ort.InferenceSession(str(path), opts, providers=PROVIDERS[device])
+    return ort.InferenceSession(
+        str(path), opts, providers=PROVIDERS[device], disabled_optimizers=list(disabled_optimizers) or None
+    )
 
 
 def optimized_op_counts(path: str | Path, device: str = "cpu") -> Counter[str]:
@@ -101,8 +116,10 @@ class OnnxGaitModel:
     so `gaitcompress.evaluation.extract_features` scores it exactly as it scores the PyTorch model.
     """
 
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0) -> None:
-        self.session = make_session(path, device, threads)
+    def __init__(
+        self, path: str | Path, device: str = "cpu", threads: int = 0, disabled_optimizers: Sequence[str] = ()
+    ) -> None:
+        self.session = make_session(path, device, threads, disabled_optimizers=disabled_optimizers)
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, sils, lengths=None) -> dict:
