@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -234,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += bitops_rows(args.frames)
     input_size = exported["fp32"].metadata["bitops"]["input"]
     dataset = {"name": "synthgait", "split": "test", "input": input_size, "frames": args.frames}
-    write_results(make_results("export-synthgait", rows, dataset, notes=notes(rows)), args.out)
+    command = shlex.join(["python", "-m", "gaitcompress.export.report", *(sys.argv[1:] if argv is None else argv)])
+    write_results(make_results("export-synthgait", rows, dataset, command, notes(rows)), args.out)
     for row in rows:
         lat = row.get("latency")
         extra = f"  {lat['speedup']:.2f}× fp32 speed (thread CPU time)" if lat else ""
