@@ -66,12 +66,13 @@ def cost(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
 def table(
     runs: Annotated[list[Path], typer.Argument(help="Rerank run folders (each with metrics.json).")],
     output: Annotated[Path, typer.Option("--out", help="Results file to write (.json + .md).")],
+    notes: Annotated[Path | None, typer.Option(help="Markdown file shown below the table.")] = None,
 ) -> None:
     """Merge several rerank runs (e.g. teacher, student, w8a8) into one results table."""
     from gaitcompress.rerank.stage import combine_runs
     from gaitcompress.results import write_results
 
-    doc = combine_runs(runs, output.stem)
+    doc = combine_runs(runs, output.stem, notes.read_text() if notes else "")
     write_results(doc, output.with_suffix(".json"))
     _print(doc)
 

@@ -265,9 +265,10 @@ def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> di
     )
 
 
-def combine_runs(run_dirs: list[str | Path], name: str) -> dict[str, Any]:
+def combine_runs(run_dirs: list[str | Path], name: str, notes: str = "") -> dict[str, Any]:
     """One table from several rerank runs (e.g. teacher, student, w8a8): their `metrics.json` rows, with the
-    per-probe re-ranking cost of each run's `cost.json` (when measured) as the rows' `latency`."""
+    per-probe re-ranking cost of each run's `cost.json` (when measured) as the rows' `latency`; `notes` (Markdown)
+    go below the table."""
     from gaitcompress.results import read_results
 
     docs = [read_results(Path(d) / "metrics.json") for d in run_dirs]
@@ -287,7 +288,7 @@ def combine_runs(run_dirs: list[str | Path], name: str) -> dict[str, Any]:
                     "ratio_to": {"first-stage": cost["ratio_to_first_stage"][key]},
                 }
             rows.append(row)
-    return make_results(name, rows, docs[0]["dataset"])
+    return make_results(name, rows, docs[0]["dataset"], notes=notes)
 
 
 def reranker_from(spec: str, k: int = 10) -> KReciprocalReranker | CarGaitReranker:
