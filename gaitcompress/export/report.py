@@ -191,7 +191,9 @@ def notes(rows: Sequence[dict]) -> str:
             return "–" if v is None else f"{v:.0f}"
 
         first = p["fused_first"]
-        where = f"{first['path']} ({first['frac_step']:.3%}, {first['steps']:.0f} st.)" if first else "none"
+        where = "none"
+        if first:
+            where = f"{first['path']} ({100 * first['frac_step']:.2g} % of values, {first['steps']:.0f} step)"
         kernels = ", ".join(f"{k} {v}" for k, v in p["fused"].items()) or "none (float)"
         if p.get("onnxruntime_disabled_optimizers"):
             kernels += f"; {', '.join(p['onnxruntime_disabled_optimizers'])} off (float bias, as TensorRT)"
