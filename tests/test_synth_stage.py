@@ -12,7 +12,8 @@ from gaitcompress.data import DataConfig, build_test_loader
 from gaitcompress.data.batch import SeqMeta
 from gaitcompress.models import create_model
 from gaitcompress.recipe import to_dict
-from gaitcompress.synth.judge import frechet_distance
+from gaitcompress.synth.conditioning import Condition, LabelSpace
+from gaitcompress.synth.judge import frechet_distance, label_sensitivity
 from gaitcompress.synth.sample import SampleConfig, write_dataset
 from gaitcompress.synth.stage import resolve_generator, run_synth_judge, run_synth_sample, run_synth_train
 
@@ -75,15 +76,49 @@ def test_sampled_dataset_passes_the_data_reader(trained):
     assert all(s.shape == (4, 16, 11) for _, s in seqs)
 
 
+def test_sampling_a_dataset_is_deterministic_for_a_seed(trained):
+    """Same generator, request and seed → byte-identical sequence files; another seed → other clips."""
+    tmp, _ = trained
+    g = resolve_generator(tmp / "run")
+    files = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        run_synth_sample(g, SampleConfig(ids=("001",), types=("nm",), novel=1, seed=seed, out=str(tmp / name)))
+        files[name] = {p.relative_to(tmp / name): p.read_bytes() for p in sorted((tmp / name).rglob("*.pkl"))}
+    assert len(files["a"]) == 4 and files["a"] == files["b"]
+    assert files["a"].keys() == files["c"].keys() and files["a"] != files["c"]
+
+
 def test_judge_reports_real_generated_and_untrained_rows(real, trained):
     tmp, _ = trained
     recipe = _recipe(real, tmp)
     doc = run_synth_judge(recipe, resolve_generator(tmp / "run"), out=tmp / "judge.json")["results"]
     assert [r["method"] for r in doc["rows"]] == ["real", "generated", "untrained"]
+    sens = {"Δid", "Δview", "Δcov", "Δnoise"}
     for row in doc["rows"]:
-        assert set(row["metrics"]) == {"id@R1", "FD", "view@acc"}
-        assert 0 <= row["metrics"]["id@R1"]["mean"] <= 100
+        assert set(row["metrics"]) == {"id@R1", "FD", "view@acc"} | (set() if row["method"] == "real" else sens)
+        assert all(0 <= m["mean"] <= 100 for k, m in row["metrics"].items() if k != "FD")
     assert (tmp / "judge.md").is_file()
+
+
+class _FakeGenerator:
+    """`generate` returns the seed's noise, or (with `by_view`) a clip that is 1 exactly for the second view."""
+
+    labels = LabelSpace(("a", "b", "c"), ("000", "090"), ("nm", "cl"))
+
+    def __init__(self, by_view: bool) -> None:
+        self.by_view = by_view
+
+    def generate(self, cond, seed, guidance=1.0, steps=None):
+        noise = torch.rand(len(cond), 2, 4, 3, generator=torch.Generator().manual_seed(seed))
+        return (cond.view.float() - 1)[:, None, None, None].expand_as(noise) if self.by_view else noise
+
+
+def test_label_sensitivity_separates_ignored_labels_from_used_ones():
+    cond = Condition(torch.eye(3)[[0, 1, 2, 0]], torch.tensor([1, 2, 1, 2]), torch.tensor([1, 1, 2, 2]))
+    blind = label_sensitivity(_FakeGenerator(by_view=False), cond, seed=0)
+    assert blind["Δid"] == blind["Δview"] == blind["Δcov"] == 0 and blind["Δnoise"] > 20
+    seeing = label_sensitivity(_FakeGenerator(by_view=True), cond, seed=0)
+    assert seeing["Δview"] == 100 and seeing["Δid"] == seeing["Δcov"] == seeing["Δnoise"] == 0
 
 
 def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_shift():
@@ -106,6 +141,11 @@ def test_cli_sample_writes_a_dataset(trained):
     assert result.exit_code == 0, result.output
     assert (out / "001" / "nm-syn01" / "090" / "090.pkl").is_file()
     assert json.loads((out / "synth_manifest.json").read_text())["novel"]["syn0000"]
+    twin = CliRunner().invoke(app, [*args, "--steps", "2", "--untrained", "--out", str(tmp / "twin")])
+    assert twin.exit_code == 0, twin.output
+    assert (tmp / "twin" / "001" / "nm-syn01" / "090" / "090.pkl").read_bytes() != (
+        out / "001" / "nm-syn01" / "090" / "090.pkl"
+    ).read_bytes()
 
 
 def test_augment_reads_back_only_runs_of_the_identical_recipe(tmp_path):

@@ -51,17 +51,19 @@ def sample(
     method: Annotated[str, typer.Option(help="Sampler: ddim or ddpm.")] = "ddim",
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance weight (1 = off).")] = 1.0,
     seed: int = 0,
+    untrained: Annotated[bool, typer.Option(help="Sample its untrained twin instead (the judging baseline).")] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Output dataset folder.")] = Path("data/synth"),
 ) -> None:
     """Generate sequences and write them as an OpenGait-layout dataset (+ partition JSON, PNG/GIF preview)."""
     from gaitcompress.synth.sample import SampleConfig
-    from gaitcompress.synth.stage import resolve_generator, run_synth_sample
+    from gaitcompress.synth.stage import resolve_generator, run_synth_sample, untrained_twin
 
     cfg = SampleConfig(
         ids=_csv(ids), views=_csv(views), types=_csv(types), per=per, novel=novel, parents=parents, real=real,
         method=method, steps=steps, guidance=guidance, seed=seed, out=str(out_dir),
     )  # fmt: skip
-    done = run_synth_sample(resolve_generator(source), cfg, RichTracker())
+    g = resolve_generator(source)
+    done = run_synth_sample(untrained_twin(g, seed) if untrained else g, cfg, RichTracker())
     out.print(f"{done['sequences']} sequences of {len(done['ids'])} ids → {done['out']} (preview.png, preview.gif)")
 
 
@@ -81,13 +83,15 @@ def judge(
     g = resolve_generator(generator or parse(cfg).run_dir)
     doc = run_synth_judge(cfg, g, RichTracker(), baseline=baseline, out=out_file)["results"]
     table = Table(title=f"{doc['name']}: judging ({doc['dataset'].get('judged_ids')} ids)")
-    for col in ("clips", "id@R1 %", "FD ↓", "view@acc %"):
+    sens = ("Δid", "Δview", "Δcov", "Δnoise")
+    for col in ("clips", "id@R1 %", "FD ↓", "view@acc %", *(f"{k} px %" for k in sens)):
         table.add_column(col, justify="right")
     table.add_column("method", justify="left")
     for r in doc["rows"]:
         m = r["metrics"]
-        table.add_row(str(r["clips"]), f"{m['id@R1']['mean']:.1f}", f"{m['FD']['mean']:.3f}",
-                      f"{m['view@acc']['mean']:.1f}", r["label"])  # fmt: skip
+        table.add_row(str(r["clips"]), f"{m['id@R1']['mean']:.1f}", f"{m['FD']['mean']:.4f}",
+                      f"{m['view@acc']['mean']:.1f}", *(f"{m[k]['mean']:.1f}" if k in m else "–" for k in sens),
+                      r["label"])  # fmt: skip
     out.print(table)
 
 

@@ -27,10 +27,10 @@ from gaitcompress.errors import GaitCompressError
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import from_dict, save_recipe, to_dict
 from gaitcompress.results import make_results, summarize, write_results
-from gaitcompress.synth.conditioning import LabelSpace
+from gaitcompress.synth.conditioning import Condition, LabelSpace
 from gaitcompress.synth.diffusion import DiffusionConfig
 from gaitcompress.synth.generator import GaitCrafter, build_generator, load_generator
-from gaitcompress.synth.judge import JudgeConfig, collect, judge
+from gaitcompress.synth.judge import JudgeConfig, collect, judge, label_sensitivity
 from gaitcompress.synth.module import GaitCrafterModule, condition_from_meta
 from gaitcompress.synth.preview import save_gif, save_png
 from gaitcompress.synth.sample import SampleConfig, generate_plan, plan, to_layout, write_dataset
@@ -189,7 +189,7 @@ def run_synth_sample(generator: GaitCrafter, cfg: SampleConfig, tracker: Tracker
     return {"out": out, "sequences": len(p.meta), "ids": ids, "novel": p.novel}
 
 
-def _untrained_twin(generator: GaitCrafter, seed: int) -> GaitCrafter:
+def untrained_twin(generator: GaitCrafter, seed: int) -> GaitCrafter:
     """The same architecture and label space, freshly initialised (the judging baseline)."""
     torch.manual_seed(seed)
     return build_generator(**generator.spec.kwargs).eval()
@@ -221,13 +221,18 @@ def run_synth_judge(
     )  # fmt: skip
     candidates = [("generated", "GaitCrafter (trained)", generator)]
     if baseline:
-        candidates.append(("untrained", "GaitCrafter (untrained twin)", _untrained_twin(generator, cfg.seed)))
+        candidates.append(("untrained", "GaitCrafter (untrained twin)", untrained_twin(generator, cfg.seed)))
     rows, figures = [], {}
     for method, label, g in candidates:
         p = plan(g, sample_cfg)
         clips = torch.from_numpy(to_layout(generate_plan(g, p, sample_cfg, tracker))[..., 10:-10]).float() / 255
         clips = _to_input(clips, cfg.data.input_size)
         scores = judge(recognizer, real_seqs, real_meta, clips, p.meta, jr.judge, generator.labels.views, tracker)
+        k = min(jr.judge.sensitivity_clips, len(p.meta))
+        probe = Condition(p.cond.id_code[:k], p.cond.view[:k], p.cond.covariate[:k])
+        with tracker.task(f"label sensitivity ({method})", total=1) as step:
+            scores["generated"].update(label_sensitivity(g, probe, cfg.seed, jr.steps or None, jr.guidance))
+            step(1)
         figures.setdefault("real", scores["real"])
         figures[method] = scores["generated"]
         rows.append(_judge_row(method, label, scores["generated"], cfg.seed, len(p.meta)))
