@@ -156,3 +156,19 @@ def test_failed_parity_is_returned_not_raised_when_not_strict(qat_ckpt, tmp_path
     row = {"label": "w8a8-ort onnxruntime", "parity": parity | {"fused": result.fused, "file": str(result.onnx)}}
     assert "FAILED: rank-1 differs" in notes([row])
     assert result.onnx.is_file() and (tmp_path / "export.json").is_file()
+
+
+def test_verify_scores_every_export_on_the_stated_clip_length(fp32_ckpt, tmp_path, monkeypatch):
+    """The recipe's test_max_frames (8 here; 16 in the QAT recipes) gives way to --frames, so exports compare."""
+    from gaitcompress.export import stage
+
+    class Seen(Exception):
+        pass
+
+    def verify(model, path, data_cfg, *args, **kwargs):
+        raise Seen(data_cfg)
+
+    monkeypatch.setattr(stage, "verify_export", verify)
+    with pytest.raises(Seen) as seen:
+        export_checkpoint(fp32_ckpt, ExportConfig(out=str(tmp_path), frames=5, verify=True))
+    assert seen.value.args[0].test_max_frames == 5 and tuple(seen.value.args[0].input_size) == (16, 11)
