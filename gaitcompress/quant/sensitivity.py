@@ -118,6 +118,20 @@ def recalibrate_bn(qmodel: nn.Module, batches: list[Any]) -> nn.Module:
     return model.eval()
 
 
+def _load_any(run: str, cfg: Any) -> nn.Module:
+    """A QAT checkpoint (file or run folder) as its fake-quantized model, else an FP32 checkpoint as a float model."""
+    from gaitcompress.data import num_classes
+    from gaitcompress.errors import GaitCompressError
+    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.quant.checkpoint import load_quantized
+    from gaitcompress.train import checkpoint as ckpt_io
+
+    try:
+        return load_quantized(run)
+    except GaitCompressError:
+        return load_checkpoint(ckpt_io.resolve_checkpoint(run), None, num_classes(cfg.data)).eval()
+
+
 def _batches(data_cfg: Any, n: int, seed: int) -> list[Any]:
     from gaitcompress.data import build_train_loader
 
@@ -181,11 +195,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: mean@R1 {res.metrics['mean@R1']:.2f} err {err:.3f}", file=sys.stderr, flush=True)
     doc["recal"] = {}
     if args.recal:
-        from gaitcompress.quant.checkpoint import load_quantized
-
         more = _batches(cfg.data, args.recal_batches, cfg.seed + 1)
     for run in filter(None, args.recal.split(",")):
-        qmodel = load_quantized(Path(run) / "final.pt")
+        qmodel = _load_any(run, cfg)
         before = evaluate_model(qmodel, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric).metrics
         after = evaluate_model(recalibrate_bn(qmodel, more), cfg.data, cfg.eval.protocol, metric=cfg.eval.metric)
         doc["recal"][run] = {"before": before, "after": after.metrics}
