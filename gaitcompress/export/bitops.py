@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from gaitcompress.models.cost import model_cost
+from gaitcompress.models.hooks import forward_with_hooks
 from gaitcompress.models.layers import SeparateFCs
 
 SKIPPED = ("BNNeck",)  # layer types layer_macs reports that the deployed graph does not run
@@ -79,7 +80,7 @@ def _shape_macs(model: nn.Module, paths: set[str], frames: int, input_size: tupl
     """
     model = copy.deepcopy(model)
     found: dict[str, int] = {}
-    handles = []
+    hooks = []
 
     def conv_hook(path: str):
         def hook(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -99,15 +100,10 @@ def _shape_macs(model: nn.Module, paths: set[str], frames: int, input_size: tupl
         if path not in paths:
             continue
         if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
-            handles.append(m.register_forward_hook(conv_hook(path)))
+            hooks.append((m, conv_hook(path)))
         elif isinstance(m, SeparateFCs):
-            handles.append(m.register_forward_hook(part_fc_hook(path)))
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, frames, *input_size, device=next(model.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
+            hooks.append((m, part_fc_hook(path)))
+    forward_with_hooks(model, hooks, torch.zeros(1, frames, *input_size, device=next(model.parameters()).device))
     return found
 
 

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from gaitcompress.models.hooks import forward_with_hooks
+
 
 def _is_quantizer(module: nn.Module) -> bool:
     return callable(getattr(module, "qparams", None))
@@ -58,20 +60,15 @@ def conv_bn_pairs(model: nn.Module, sils: Tensor) -> list[tuple[str, str, str]]:
         if conv is not None:
             pairs.append((conv, names[m], conv_input[conv]))
 
-    handles = []
+    hooks = []
     for m in model.modules():
         if _is_quantizer(m) and m.qparams()["axis"] is None:
-            handles.append(m.register_forward_hook(on_quant))
+            hooks.append((m, on_quant))
         elif isinstance(m, nn.Conv2d) and _is_quantizer(getattr(m, "weight_quant", None)):
-            handles.append(m.register_forward_hook(on_conv))
+            hooks.append((m, on_conv))
         elif isinstance(m, nn.BatchNorm2d):
-            handles.append(m.register_forward_hook(on_bn))
-    try:
-        with torch.no_grad():
-            model.eval()(sils)
-    finally:
-        for h in handles:
-            h.remove()
+            hooks.append((m, on_bn))
+    forward_with_hooks(model, hooks, sils)
     return pairs
 
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from gaitcompress.export.onnx_export import INPUT
 from gaitcompress.export.runtime import FLOAT_BIAS, make_session
+from gaitcompress.models.hooks import forward_with_hooks
 from gaitcompress.progress import NULL, Tracker
 
 PROBE_OPS = ("Relu", "QuantizeLinear")
@@ -89,20 +90,15 @@ def torch_probes(model: nn.Module, sils: torch.Tensor) -> dict[tuple[str, int], 
     """(path, call index) → output of each probed module, for one forward of `model` on `sils`."""
     seen: dict[tuple[str, int], np.ndarray] = {}
     calls: dict[str, int] = defaultdict(int)
-    handles = []
-    for path, m in _probe_modules(model).items():
 
-        def hook(_m, _inp, out, path=path):
+    def hook_for(path: str):
+        def hook(_m, _inp, out):
             seen[(path, calls[path])] = out.detach().float().numpy()
             calls[path] += 1
 
-        handles.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(sils)
-    finally:
-        for h in handles:
-            h.remove()
+        return hook
+
+    forward_with_hooks(model, [(m, hook_for(path)) for path, m in _probe_modules(model).items()], sils)
     return seen
 
 
