@@ -124,3 +124,25 @@ def test_float_control_trains_the_fp32_copy_without_quantizers(tmp_path):
     assert all(torch.equal(v, before[k]) for k, v in fp32.state_dict().items())
     assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items() if k.endswith("weight"))
     assert _label(cfg).startswith("FP32 control (no quantizers), 6 it")
+
+
+def test_seeds_with_reuse_read_finished_runs_and_run_the_rest(tmp_path, monkeypatch):
+    from gaitcompress.quant import qat
+    from gaitcompress.results import make_results, summarize, write_results
+
+    def fake_run(recipe, tracker=None):
+        metrics = {"mean@R1": 40.0 + recipe["seed"]}
+        row = {"metrics": {k: summarize([v]) for k, v in metrics.items()}, "train": {"wall_s": 1.0}, "method": "q"}
+        doc = make_results("q", [row], {}, "c")
+        write_results(doc, f"{recipe['run_dir']}/metrics.json")
+        ran.append(recipe["seed"])
+        return {"run_dir": recipe["run_dir"], "metrics": metrics, "results": doc, "wall_s": 1.0}
+
+    ran: list[int] = []
+    monkeypatch.setattr(qat, "run_quantize", fake_run)
+    recipe = {"run_dir": str(tmp_path / "q")}
+    qat.run_quantize_seeds(recipe, [0])
+    row = qat.run_quantize_seeds(recipe, [0, 1], reuse=True)["row"]
+    assert ran == [0, 1] and row["seeds"] == [0, 1] and row["metrics"]["mean@R1"]["values"] == [40.0, 41.0]
+    qat.run_quantize_seeds(recipe, [0, 1])
+    assert ran == [0, 1, 0, 1]  # without reuse every seed runs again

@@ -6,24 +6,33 @@ from typing import Annotated
 
 import typer
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
+from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, RichTracker, SeedsOpt, out
 
-SeedsOpt = Annotated[str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2: one run each, mean ± std.")]
+ReuseOpt = Annotated[bool, typer.Option("--reuse", help="With --seeds: read seeds whose run folder is finished.")]
 
 
-def quantize(recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None) -> None:
+def quantize(
+    recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None, results: ResultsOpt = None,
+    reuse: ReuseOpt = False,
+) -> None:  # fmt: skip
     """Quantize a checkpoint to w8a8 / w4a4 with QAT, evaluate with hard rounding, and print its table.
 
-    Example: gaitcompress quantize recipes/synthgait/quant_qgait4.yaml quant.checkpoint=runs/synthgait/student_quick
+    Examples: [b]gaitcompress quantize recipes/synthgait/quant_qgait4.yaml quant.checkpoint=runs/x[/] ·
+    [b]gaitcompress quantize recipes/synthgait/quant_qgait4.yaml --seeds 0,1,2 --reuse --results q4.json[/]
     """
     from rich.table import Table
 
     from gaitcompress.quant.qat import run_quantize, run_quantize_seeds
     from gaitcompress.recipe import load_recipe
+    from gaitcompress.results import make_results, write_results
 
     cfg = load_recipe(recipe, overrides or [])
     if seeds:
-        row = run_quantize_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker())["row"]
+        done = run_quantize_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), reuse=reuse)
+        row = done["row"]
+        if results:
+            first = done["runs"][0]["results"]
+            write_results(make_results(first["name"], [row], first["dataset"]), results)
     else:
         row = run_quantize(cfg, RichTracker())["results"]["rows"][0]
     table = Table(title=f"{row['method']} ({row['bits']}, {row['label']}), seeds {row['seeds']}")

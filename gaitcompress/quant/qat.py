@@ -40,7 +40,7 @@ from gaitcompress.quant.checkpoint import save_quantized
 from gaitcompress.quant.prepare import QConfig, quantize_model, set_mode
 from gaitcompress.quant.schedule import SoftKConfig
 from gaitcompress.recipe import save_recipe
-from gaitcompress.results import make_results, summarize, write_results
+from gaitcompress.results import make_results, read_results, summarize, write_results
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import SchedConfig, TrainRecipe, parse_recipe
 from gaitcompress.train.distributed import DistContext, init_distributed, shutdown_distributed
@@ -260,10 +260,26 @@ def _lr_note(cfg: QuantRecipe) -> str:
     return f" (lr {cfg.optim.lr:g}, {s.name})" if s.name != "multistep" else ""
 
 
-def run_quantize_seeds(recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
-    """`run_quantize` once per seed (`<run_dir>/seed<s>`), summarised into one §15 row (mean ± std over seeds)."""
+def run_quantize_seeds(
+    recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL, reuse: bool = False
+) -> dict[str, Any]:
+    """`run_quantize` once per seed (`<run_dir>/seed<s>`), summarised into one §15 row (mean ± std over seeds).
+
+    `reuse`: a seed whose folder already holds a finished run (`metrics.json`) is read instead of run again, so a
+    sweep cut short, or grown by a seed, only runs what is missing.
+    """
     base = recipe.get("run_dir", QuantRecipe.run_dir)
-    runs = [run_quantize({**recipe, "seed": s, "run_dir": f"{base}/seed{s}"}, tracker) for s in seeds]
+    runs = []
+    for s in seeds:
+        run_dir = Path(f"{base}/seed{s}")
+        done = run_dir / "metrics.json"
+        if reuse and done.is_file():
+            doc = read_results(done)
+            row = doc["rows"][0]
+            metrics = {k: v["mean"] for k, v in row["metrics"].items()}
+            runs.append({"run_dir": run_dir, "metrics": metrics, "results": doc, "wall_s": row["train"]["wall_s"]})
+        else:
+            runs.append(run_quantize({**recipe, "seed": s, "run_dir": str(run_dir)}, tracker))
     row = dict(runs[0]["results"]["rows"][0])
     names = [k for k in runs[0]["metrics"] if all(k in r["metrics"] for r in runs)]
     row["seeds"] = list(seeds)

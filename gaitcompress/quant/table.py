@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
             path = Path(folder) / f"{name}.json"
             if path.is_file():
                 row = json.loads(path.read_text())
+                row = row["rows"][0] if "rows" in row else row  # a cached row, or `quantize --seeds --results` output
                 rows.append({**row, "method": row["method"] + suffix, "label": f"{row['label']} [{suffix.strip('-')}]"})
     dataset = dataset_info(parse_quant_recipe({**base, "quant": {**base["quant"], "checkpoint": args.student}}).data)
     dataset["test_frames"] = base["data"]["test_max_frames"]
