@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="DIR=SUFFIX (repeatable): also list the cached rows in DIR (another variant), method names + SUFFIX",
     )
-    ap.add_argument("--notes", default="", help="a Markdown file appended to OUT.md (the analysis of the numbers)")
+    ap.add_argument("--notes", default="", help="Markdown appended to the notes under the table (the analysis)")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.only.split(",")))
@@ -210,14 +210,12 @@ def main(argv: list[str] | None = None) -> None:
     dataset = dataset_info(parse_quant_recipe({**base, "quant": {**base["quant"], "checkpoint": args.student}}).data)
     dataset["test_frames"] = base["data"]["test_max_frames"]
     command = "python -m gaitcompress.quant.table " + shlex.join(argv if argv is not None else sys.argv[1:])
-    doc = make_results("qgait-synthgait", rows, dataset, command)
-    doc["claims"] = claims(rows)
-    path = write_results(doc, Path(args.out).with_suffix(".json"))
-    md = path.with_suffix(".md")
+    checked = claims(rows)
     extra_notes = Path(args.notes).read_text() if args.notes else ""
-    md.write_text(
-        md.read_text() + "\n" + setting_notes(dataset, seeds, rows) + "\n" + render_claims(doc["claims"]) + extra_notes
-    )
+    notes = setting_notes(dataset, seeds, rows) + "\n" + render_claims(checked) + extra_notes
+    doc = make_results("qgait-synthgait", rows, dataset, command, notes)
+    doc["claims"] = checked
+    write_results(doc, Path(args.out).with_suffix(".json"))
 
 
 if __name__ == "__main__":
