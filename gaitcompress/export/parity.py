@@ -19,9 +19,11 @@ that is what deploys. The QAT model as trained (float bias) is scored too and re
 
 from __future__ import annotations
 
+import itertools
+import math
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,6 +226,7 @@ class ParityReport:
     fused_max_steps: float | None = None  # deployed session, probe batch: largest gap at a quantizer, in steps
     fused_first: TensorGap | None = None  # deployed session: the first quantizer output that differs at all
     disabled_optimizers: tuple[str, ...] = ()  # onnxruntime passes turned off for the deployed session
+    nonfinite: tuple[str, ...] = ()  # sides whose embeddings hold a NaN or an infinity
 
     @property
     def rank1_gaps(self) -> dict[str, float]:
@@ -232,9 +235,18 @@ class ParityReport:
 
     @property
     def passed(self) -> bool:
-        return self.first_gap is None and all(abs(d) <= self.rank1_tol for d in self.rank1_gaps.values())
+        """No NaN anywhere, no gap in the float simulation, every rank-1 within tolerance (NaN never passes)."""
+        finite = not self.nonfinite and all(
+            math.isfinite(v) for v in (*self.torch_metrics.values(), *self.onnx_metrics.values(), self.max_abs)
+        )
+        return finite and self.first_gap is None and all(abs(d) <= self.rank1_tol for d in self.rank1_gaps.values())
 
     def reason(self) -> str:
+        if self.nonfinite:
+            return f"non-finite embeddings from {' and '.join(self.nonfinite)}"
+        bad = [k for k, v in (*self.torch_metrics.items(), *self.onnx_metrics.items()) if not math.isfinite(v)]
+        if bad or not math.isfinite(self.max_abs):
+            return f"non-finite metrics: {', '.join(sorted(set(bad))) or 'embedding gap'}"
         if self.first_gap is not None:
             g = self.first_gap
             unit = f"{g.steps:.1f} steps" if g.steps is not None else f"{g.max_abs:.3g} abs"
@@ -271,6 +283,7 @@ class ParityReport:
             "fused_max_steps": self.fused_max_steps,
             "fused_first": gap(self.fused_first),
             "onnxruntime_disabled_optimizers": list(self.disabled_optimizers),
+            "nonfinite": list(self.nonfinite),
             "sequences": self.sequences,
         }
 
@@ -284,6 +297,8 @@ def verify_export(
     rank1_tol: float = 0.2,
     probe_rows: int = 4,
     placement: str | None = None,
+    known_metrics: Mapping[str, float] | None = None,
+    gap_batches: int = 2,
 ) -> ParityReport:
     """Score the PyTorch model and the exported graph on the same test set, and locate any gap.
 
@@ -291,6 +306,11 @@ def verify_export(
     probes run on the first `probe_rows` test sequences, cut to their shortest length. For an `ort` INT8
     graph the reference is the int32-bias model, and the QAT model as trained is scored as well; a `trt`
     INT8 graph runs with onnxruntime's bias rounding off (`runtime.FLOAT_BIAS`), as TensorRT computes it.
+
+    `known_metrics` are the model's own metrics on this very test set (the stage's final evaluation, same data
+    and clip length): the model is then not scored again. Where it is the reference (FP32, `trt`), its
+    embeddings are compared with the graph's on the first `gap_batches` test batches only; for `ort` INT8 it
+    stands in for the as-trained score. Every export is thus scored once, on the graph that ships.
     """
     from gaitcompress.data import build_test_loader
     from gaitcompress.evaluation import evaluate, extract_features
@@ -302,34 +322,43 @@ def verify_export(
     rows = batch.sils[:probe_rows, : int(batch.lengths[:probe_rows].min())]
     quantized = fmt == "int8"
     reference, trained, label, disabled = model, None, "pytorch hard-quant" if quantized else "pytorch", ()
+    known = {k: float(v) for k, v in known_metrics.items()} if known_metrics else None
     if quantized and placement == "ort":
         from gaitcompress.export.int_bias import int32_bias_model
         from gaitcompress.export.qdq import float_input_quantizers
 
         reference = int32_bias_model(model, rows, float_input_quantizers(model))
-        trained = evaluate(extract_features(model, loader, tracker=tracker), protocol).metrics
+        trained = known or evaluate(extract_features(model, loader, tracker=tracker), protocol).metrics
         label = "pytorch hard-quant + int32 bias"
+        known = None  # the int32-bias reference is another model: it is scored in full
     elif quantized:
         disabled = FLOAT_BIAS  # a trt graph: float biases, as TensorRT runs it (see `runtime`)
-    ref = extract_features(reference, loader, tracker=tracker)
     got = extract_features(OnnxGaitModel(onnx_path, disabled_optimizers=disabled), loader, tracker=tracker)
-    diff = (ref.embeddings - got.embeddings).abs()
+    if known is None:
+        ref = extract_features(reference, loader, tracker=tracker)
+        torch_metrics, sub = evaluate(ref, protocol).metrics, got.embeddings
+    else:
+        ref = extract_features(reference, itertools.islice(loader, gap_batches), tracker=tracker)
+        torch_metrics, sub = known, got.embeddings[: len(ref)]
+    nonfinite = [name for name, t in (("PyTorch", ref.embeddings), ("ONNX", got.embeddings)) if not t.isfinite().all()]
+    diff = (ref.embeddings - sub).abs()
     gaps = tensor_gaps(reference, onnx_path, rows, rel_tol=REL_TOL_FLOAT[fmt])
     fused = tensor_gaps(reference, onnx_path, rows, REL_TOL_FLOAT[fmt], "all", disabled) if quantized else []
     steps = [g.steps for g in gaps if g.steps is not None]
     fused_steps = [g.steps for g in fused if g.steps is not None]
     return ParityReport(
-        torch_metrics=evaluate(ref, protocol).metrics,
+        torch_metrics=torch_metrics,
         onnx_metrics=evaluate(got, protocol).metrics,
         max_abs=float(diff.max()),
         max_rel=float(diff.max() / ref.embeddings.abs().max().clamp_min(1e-12)),
         probe_max_steps=max(steps) if steps else None,
         first_gap=first_gap(gaps),
         rank1_tol=rank1_tol,
-        sequences=len(ref),
+        sequences=len(got),
         reference=label,
         trained_metrics=trained,
         fused_max_steps=max(fused_steps) if fused_steps else None,
         fused_first=first_departure(fused),
         disabled_optimizers=tuple(disabled),
+        nonfinite=tuple(nonfinite),
     )

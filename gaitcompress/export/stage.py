@@ -54,6 +54,7 @@ class ExportConfig:
     trt: bool = False  # build a TensorRT engine here (needs the tensorrt package)
     name: str | None = None  # model variant of an OpenGait checkpoint (which carries no spec)
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap, in points
+    data: dict[str, Any] | None = None  # the data section to verify on, instead of the checkpoint's recipe's
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -102,11 +103,24 @@ def _load(path: Path, name: str | None) -> tuple[nn.Module, dict[str, Any]]:
     return model, ckpt
 
 
-def _data_config(ckpt: dict[str, Any]):
+def _data_config(ckpt: dict[str, Any], data: dict[str, Any] | None, checkpoint: Path, verify: bool):
+    """The data the checkpoint is verified on: `data` when given, else its own recipe's.
+
+    A checkpoint without a recipe (OpenGait's) names no dataset: verifying it on the default SynthGait would
+    score it on data it never saw, so that is an error; without `verify` only the input size is read (64×44).
+    """
     from gaitcompress.data import DataConfig
     from gaitcompress.recipe import from_dict
 
-    return from_dict(DataConfig, (ckpt.get("recipe") or {}).get("data"), "checkpoint recipe: data")
+    if data is not None:
+        return from_dict(DataConfig, data, "export data section")
+    section = (ckpt.get("recipe") or {}).get("data")
+    if section is None and verify:
+        raise GaitCompressError(
+            f"{checkpoint} carries no recipe, so it names no dataset to verify it on",
+            "verify it through `gaitcompress pipeline` with the data in --all data.root=…, or drop --verify",
+        )
+    return from_dict(DataConfig, section, f"{checkpoint}: recipe data")
 
 
 def _check_trt_available() -> None:
@@ -151,7 +165,10 @@ def export_checkpoint(
         )
     # every export is scored on the same clip length, whatever its training recipe evaluated with (the QAT recipes
     # evaluate on 16 frames to save time; an FP32 model scored on 30 would look ~6 points better for no reason)
-    data_cfg = replace(_data_config(ckpt), test_max_frames=cfg.frames)
+    own = _data_config(ckpt, cfg.data, Path(checkpoint), cfg.verify)
+    data_cfg = replace(own, test_max_frames=cfg.frames)
+    # the stage scored this very model on this very test set at its end: that score is reused, not recomputed
+    known = ckpt.get("metrics") if own == data_cfg and cfg.data is None and ckpt.get("metrics") else None
     spec = InputSpec(*data_cfg.input_size, frames=cfg.frames)
     out = check_writable(Path(cfg.out) if cfg.out else Path(checkpoint).resolve().parent / "export")
 
@@ -187,7 +204,8 @@ def export_checkpoint(
 
     parity = None
     if cfg.verify:
-        parity = verify_export(model, onnx_path, data_cfg, cfg.format, tracker, cfg.rank1_tol, placement=placement)
+        parity = verify_export(model, onnx_path, data_cfg, cfg.format, tracker, cfg.rank1_tol, placement=placement,
+                               known_metrics=known)  # fmt: skip
         meta["accuracy_onnx"] = {k: round(v, 2) for k, v in parity.onnx_metrics.items()}
         update_metadata(onnx_path, {"accuracy_onnx": meta["accuracy_onnx"]})
     row = {
