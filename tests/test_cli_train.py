@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.cli import app
 from gaitcompress.results import read_results
-from gaitcompress.train import checkpoint as ckpt_io
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

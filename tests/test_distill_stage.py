@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.cli import app
 from gaitcompress.distill.config import DistillRecipe
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
-from gaitcompress.models.checkpoint import load_checkpoint
 from gaitcompress.models.cost import model_cost
+from gaitcompress.models.weights import load_checkpoint
 from gaitcompress.recipe import from_dict, load_recipe
 from gaitcompress.results import read_results
-from gaitcompress.train import checkpoint as ckpt_io
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

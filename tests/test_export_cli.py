@@ -13,8 +13,8 @@ from gaitcompress.errors import GaitCompressError
 from gaitcompress.export.onnx_export import read_metadata
 from gaitcompress.export.stage import ExportConfig, export_checkpoint
 from gaitcompress.models import create_model
-from gaitcompress.quant.checkpoint import save_quantized
 from gaitcompress.quant.prepare import QConfig, quantize_model
+from gaitcompress.quant.qmodel import save_quantized
 from gaitcompress.recipe import to_dict
 
 RECIPE = {

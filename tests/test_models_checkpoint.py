@@ -7,7 +7,7 @@ import torch
 
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
-from gaitcompress.models.checkpoint import load_checkpoint, load_weights, save_opengait
+from gaitcompress.models.weights import load_checkpoint, load_weights, save_opengait
 
 H, W = 16, 11
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from gaitcompress.cli import _register, app
 from gaitcompress.models import create_model
-from gaitcompress.models.checkpoint import save_opengait
+from gaitcompress.models.weights import save_opengait
 from gaitcompress.recipe import to_dict
 
 
@@ -44,8 +44,8 @@ def test_info_unknown_path_is_one_clear_error(tmp_path):
 
 
 def test_info_qat_checkpoint_shows_bits_and_bitops(tmp_path):
-    from gaitcompress.quant.checkpoint import save_quantized
     from gaitcompress.quant.prepare import PRESETS, quantize_model
+    from gaitcompress.quant.qmodel import save_quantized
 
     qmodel = quantize_model(create_model("gaitbase_w0125", num_classes=4), PRESETS["w4a4"])
     save_quantized(qmodel, PRESETS["w4a4"], tmp_path / "q.pt")

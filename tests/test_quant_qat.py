@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.data.batch import Batch, SeqMeta
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.models.weights import load_checkpoint
 from gaitcompress.quant import QConfig, quantize_model, quantizers
-from gaitcompress.quant.checkpoint import load_quantized, save_quantized
 from gaitcompress.quant.qat import QuantRecipe, _train_module, train_stages
+from gaitcompress.quant.qmodel import load_quantized, save_quantized
 from gaitcompress.quant.schedule import SoftKConfig
 from gaitcompress.recipe import from_dict
-from gaitcompress.train import checkpoint as ckpt_io
 
 
 def loader(seed=0, n_cls=4, k=2, t=3, hw=(16, 11)):
@@ -127,22 +129,25 @@ def test_float_control_trains_the_fp32_copy_without_quantizers(tmp_path):
 
 
 def test_seeds_with_reuse_read_finished_runs_and_run_the_rest(tmp_path, monkeypatch):
+    from gaitcompress.harness import StageResult
     from gaitcompress.quant import qat
+    from gaitcompress.recipe import save_recipe
     from gaitcompress.results import make_results, summarize, write_results
 
-    def fake_run(recipe, tracker=None):
+    def fake_run(recipe, tracker=None, command=None, resume=False):
         metrics = {"mean@R1": 40.0 + recipe["seed"]}
         row = {"metrics": {k: summarize([v]) for k, v in metrics.items()}, "train": {"wall_s": 1.0}, "method": "q"}
         doc = make_results("q", [row], {}, "c")
         write_results(doc, f"{recipe['run_dir']}/metrics.json")
+        save_recipe(recipe, f"{recipe['run_dir']}/recipe.yaml")
         ran.append(recipe["seed"])
-        return {"run_dir": recipe["run_dir"], "metrics": metrics, "results": doc, "wall_s": 1.0}
+        return StageResult(Path(recipe["run_dir"]), metrics, doc, wall_s=1.0)
 
     ran: list[int] = []
     monkeypatch.setattr(qat, "run_quantize", fake_run)
     recipe = {"run_dir": str(tmp_path / "q")}
     qat.run_quantize_seeds(recipe, [0])
-    row = qat.run_quantize_seeds(recipe, [0, 1], reuse=True)["row"]
+    row = qat.run_quantize_seeds(recipe, [0, 1], reuse=True).row
     assert ran == [0, 1] and row["seeds"] == [0, 1] and row["metrics"]["mean@R1"]["values"] == [40.0, 41.0]
     qat.run_quantize_seeds(recipe, [0, 1])
     assert ran == [0, 1, 0, 1]  # without reuse every seed runs again

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 from gaitcompress.train.engine import Trainer
 from gaitcompress.train.logging import read_log

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress import checkpoints as ckpt_io
 
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS = 24

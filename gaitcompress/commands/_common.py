@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +32,9 @@ OverridesArg = Annotated[
 
 
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the run folder's newest checkpoint.")]
+RestartOpt = Annotated[
+    bool, typer.Option("--restart", help="Start over: delete the checkpoints the run folder already holds.")
+]
 SeedsOpt = Annotated[
     str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2: one run per seed, summarised as mean ± std.")
 ]
@@ -59,3 +65,39 @@ class RichTracker:
                 progress.update(tid, advance=advance, info=info)
 
             yield step
+
+
+def command_line() -> str:
+    """The command as typed (`gaitcompress ...`): recorded in results and used for the resume hint."""
+    return shlex.join(["gaitcompress", *sys.argv[1:]])
+
+
+class _Notices(logging.Handler):
+    """The run life cycle's notices (resumed from, skipped, took over a lock) as lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "yellow" if record.levelno >= logging.WARNING else "cyan"
+        console.print(f"[{style}]{record.getMessage()}[/]", highlight=False)
+
+
+@contextlib.contextmanager
+def stage_run() -> Iterator[None]:
+    """Around a stage call: show its notices; Ctrl-C prints what was saved and how to resume, then exits 130."""
+    from gaitcompress.harness import RunInterrupted
+
+    logger = logging.getLogger("gaitcompress.run")
+    handler = _Notices()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    except RunInterrupted as exc:
+        console.print(f"[bold yellow]{exc.message}[/]", highlight=False)
+        console.print(f"[yellow]{exc.hint}[/]", highlight=False)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        console.print("[bold yellow]interrupted[/]", highlight=False)
+        raise typer.Exit(130) from None
+    finally:
+        logger.removeHandler(handler)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, ResumeOpt, RichTracker, SeedsOpt, out
+from gaitcompress.commands._common import (
+    OverridesArg,
+    RecipeArg,
+    RestartOpt,
+    ResultsOpt,
+    ResumeOpt,
+    RichTracker,
+    SeedsOpt,
+    command_line,
+    out,
+    stage_run,
+)
 
 
 def distill(
     recipe: RecipeArg, overrides: OverridesArg = None, resume: ResumeOpt = False, seeds: SeedsOpt = None,
-    results: ResultsOpt = None,
+    results: ResultsOpt = None, restart: RestartOpt = False,
 ) -> None:  # fmt: skip
     """Distil a student from one or more frozen teachers (recipe section `distill:`), evaluate it, print its table.
 
@@ -18,11 +29,12 @@ def distill(
     from gaitcompress.recipe import load_recipe
 
     cfg = load_recipe(recipe, overrides or [])
-    if seeds:
-        out.print(
-            seeds_table(run_distill_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results)["results"])
-        )
-        return
-    done = run_distill(cfg, RichTracker(), resume=resume)
-    if done["result"] is not None:
-        out.print(rich_table(done["result"], title=f"{cfg.get('name', 'distill')} ({done['run_dir']})"))
+    with stage_run():
+        if seeds:
+            seed_list = [int(s) for s in seeds.split(",")]
+            runs = run_distill_seeds(cfg, seed_list, RichTracker(), results, resume=resume, command=command_line())
+            out.print(seeds_table(runs.results))
+            return
+        done = run_distill(cfg, RichTracker(), resume=resume, command=command_line(), restart=restart)
+    if done.result is not None:
+        out.print(rich_table(done.result, title=f"{cfg.get('name', 'distill')} ({done.run_dir})"))

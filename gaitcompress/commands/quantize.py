@@ -6,14 +6,27 @@ from typing import Annotated
 
 import typer
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, RichTracker, SeedsOpt, out
+from gaitcompress.commands._common import (
+    OverridesArg,
+    RecipeArg,
+    RestartOpt,
+    ResultsOpt,
+    ResumeOpt,
+    RichTracker,
+    SeedsOpt,
+    command_line,
+    out,
+    stage_run,
+)
 
-ReuseOpt = Annotated[bool, typer.Option("--reuse", help="With --seeds: read seeds whose run folder is finished.")]
+ReuseOpt = Annotated[
+    bool, typer.Option("--reuse", help="With --seeds: read finished seeds, continue unfinished ones (= --resume).")
+]
 
 
 def quantize(
     recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None, results: ResultsOpt = None,
-    reuse: ReuseOpt = False,
+    reuse: ReuseOpt = False, resume: ResumeOpt = False, restart: RestartOpt = False,
 ) -> None:  # fmt: skip
     """Quantize a checkpoint to w8a8 / w4a4 with QAT, evaluate with hard rounding, and print its table.
 
@@ -24,17 +37,17 @@ def quantize(
 
     from gaitcompress.quant.qat import run_quantize, run_quantize_seeds
     from gaitcompress.recipe import load_recipe
-    from gaitcompress.results import make_results, write_results
 
     cfg = load_recipe(recipe, overrides or [])
-    if seeds:
-        done = run_quantize_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), reuse=reuse)
-        row = done["row"]
-        if results:
-            first = done["runs"][0]["results"]
-            write_results(make_results(first["name"], [row], first["dataset"]), results)
-    else:
-        row = run_quantize(cfg, RichTracker())["results"]["rows"][0]
+    with stage_run():
+        if seeds:
+            seed_list = [int(s) for s in seeds.split(",")]
+            row = run_quantize_seeds(
+                cfg, seed_list, RichTracker(), reuse=reuse or resume, out=results, command=command_line()
+            ).row
+        else:
+            done = run_quantize(cfg, RichTracker(), command=command_line(), resume=resume, restart=restart)
+            row = done.results["rows"][0]
     table = Table(title=f"{row['method']} ({row['bits']}, {row['label']}), seeds {row['seeds']}")
     for col in ("metric", "mean %", "± std"):
         table.add_column(col, justify="left" if col == "metric" else "right")

@@ -12,7 +12,18 @@ from typing import Annotated
 
 import typer
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, ResultsOpt, ResumeOpt, RichTracker, SeedsOpt, out
+from gaitcompress.commands._common import (
+    OverridesArg,
+    RecipeArg,
+    RestartOpt,
+    ResultsOpt,
+    ResumeOpt,
+    RichTracker,
+    SeedsOpt,
+    command_line,
+    out,
+    stage_run,
+)
 
 CheckpointOpt = Annotated[Path, typer.Option(help="Checkpoint file, or a run folder (its final.pt / latest).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the metrics as a results JSON (+ .md) here.")]
@@ -23,7 +34,7 @@ RerankOpt = Annotated[
 
 def train(
     recipe: RecipeArg, overrides: OverridesArg = None, resume: ResumeOpt = False, seeds: SeedsOpt = None,
-    results: ResultsOpt = None,
+    results: ResultsOpt = None, restart: RestartOpt = False,
 ) -> None:  # fmt: skip
     """Train a gait model from a recipe, evaluate it, and print its table.
 
@@ -37,13 +48,15 @@ def train(
     from gaitcompress.train.stage import run_seeds, run_train
 
     cfg = load_recipe(recipe, overrides or [])
-    if seeds:
-        done = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results, resume=resume)
-        out.print(seeds_table(done["results"]))
-        return
-    done = run_train(cfg, RichTracker(), resume=resume)
-    if int(os.environ.get("RANK", "0")) == 0 and done["result"] is not None:
-        out.print(rich_table(done["result"], title=f"{cfg.get('name', 'train')} ({done['run_dir']})"))
+    with stage_run():
+        if seeds:
+            runs = run_seeds(cfg, [int(s) for s in seeds.split(",")], RichTracker(), results, resume=resume,
+                             command=command_line())  # fmt: skip
+            out.print(seeds_table(runs.results))
+            return
+        done = run_train(cfg, RichTracker(), resume=resume, command=command_line(), restart=restart)
+    if int(os.environ.get("RANK", "0")) == 0 and done.result is not None:
+        out.print(rich_table(done.result, title=f"{cfg.get('name', 'train')} ({done.run_dir})"))
 
 
 def evaluate(
@@ -57,9 +70,11 @@ def evaluate(
     """
     from gaitcompress.commands._tables import rich_table, view_tables
     from gaitcompress.recipe import load_recipe
+    from gaitcompress.rerank import reranker_from
     from gaitcompress.train.stage import run_eval
 
-    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_, rerank)
+    reranker = reranker_from(rerank) if rerank else None
+    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_, reranker, command_line())
     out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
     for table in view_tables(result):
         out.print(table)

@@ -14,12 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.distill.config import DistillRecipe
 from gaitcompress.distill.module import DistillModule
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.harness import SeedRuns, StageResult
+from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.stage import run_seeds, run_train
 
 
@@ -53,14 +54,21 @@ def build_distill_module(cfg: DistillRecipe, student: nn.Module, task_losses: nn
 
 
 def run_distill(
-    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None
-) -> dict[str, Any]:
+    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None,
+    restart: bool = False,
+) -> StageResult:  # fmt: skip
     """Distil the recipe's student from its teachers; returns what `run_train` returns."""
-    return run_train(recipe, tracker, resume, command, recipe_cls=DistillRecipe, make_module=build_distill_module)
+    return run_train(
+        recipe, tracker, resume, command, recipe_cls=DistillRecipe, make_module=build_distill_module, restart=restart
+    )
 
 
 def run_distill_seeds(
-    recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None
-) -> dict[str, Any]:
+    recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None,
+    resume: bool = False, command: str | None = None,
+) -> SeedRuns:  # fmt: skip
     """`run_distill` once per seed, summarised into one results row (as `gaitcompress train --seeds`)."""
-    return run_seeds(recipe, seeds, tracker, out, recipe_cls=DistillRecipe, make_module=build_distill_module)
+    return run_seeds(
+        recipe, seeds, tracker, out, recipe_cls=DistillRecipe, make_module=build_distill_module, resume=resume,
+        command=command,
+    )  # fmt: skip

@@ -5,10 +5,10 @@ model = create_model("gaitbase_w025", num_classes=74)      # out = model(sils [N
 teacher = load_checkpoint("GaitBase-60000.pt")            # OpenGait or gaitcompress checkpoint
 """
 
-from gaitcompress.models.checkpoint import load_checkpoint, load_weights, save_opengait
 from gaitcompress.models.cost import LayerCost, ModelCost, layer_macs, model_cost
 from gaitcompress.models.registry import MODELS, create_model, list_models, register_model
 from gaitcompress.models.spec import ModelSpec
+from gaitcompress.models.weights import load_checkpoint, load_weights, save_opengait
 
 __all__ = [
     "MODELS",

@@ -34,7 +34,9 @@ Rules for exporters:
   (DESIGN §10); weights are pre-rounded, so their integers already lie in [qmin, qmax].
 """
 
+from gaitcompress.checkpoints import load_model  # importing it from here guarantees the `qat` kind is registered
 from gaitcompress.quant.prepare import PRESETS, QConfig, quantize_model, quantizers, set_mode
+from gaitcompress.quant.qmodel import load_quantized, save_quantized
 from gaitcompress.quant.quantizers import (
     QUANTIZERS,
     DorefaQuantizer,
@@ -53,7 +55,10 @@ __all__ = [
     "PactQuantizer",
     "QConfig",
     "Quantizer",
+    "load_model",
+    "load_quantized",
     "quantize_model",
     "quantizers",
+    "save_quantized",
     "set_mode",
 ]

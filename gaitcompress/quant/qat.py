@@ -24,29 +24,31 @@ import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.distill.module import DistillModule
 from gaitcompress.distill.terms import TermConfig
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.bitops import bitops_report
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.harness import Run, SeedRuns, StageResult, run_seeds, run_stage
+from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.quant.checkpoint import save_quantized
+from gaitcompress.quant.cost import bitops_report
 from gaitcompress.quant.prepare import QConfig, quantize_model, set_mode
+from gaitcompress.quant.qmodel import save_quantized
 from gaitcompress.quant.schedule import SoftKConfig
-from gaitcompress.recipe import save_recipe
-from gaitcompress.results import make_results, read_results, summarize, write_results
-from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.results import make_results, summarize
 from gaitcompress.train.config import SchedConfig, TrainRecipe, parse_recipe
-from gaitcompress.train.distributed import DistContext, init_distributed, shutdown_distributed
+from gaitcompress.train.distributed import DistContext
 from gaitcompress.train.engine import EvalFn, Trainer
 from gaitcompress.train.losses import LossSet
 from gaitcompress.train.module import SupervisedModule
+from gaitcompress.train.stage import Evaluator, dataset_info
 
 
 @dataclass(frozen=True)
@@ -121,30 +123,22 @@ def _train_module(cfg: QuantRecipe, qmodel: nn.Module, fp32: nn.Module, example:
 
 
 def run_quantize(
-    recipe: dict[str, Any], tracker: Tracker = NULL, command: str | None = None, resume: bool = False
-) -> dict[str, Any]:
-    """Quantize `quant.checkpoint` with two-stage QAT; returns `{'run_dir', 'metrics', 'result', 'results', ...}`.
+    recipe: dict[str, Any], tracker: Tracker = NULL, command: str | None = None, resume: bool = False,
+    restart: bool = False,
+) -> StageResult:  # fmt: skip
+    """Quantize `quant.checkpoint` with two-stage QAT in the harness life cycle (`gaitcompress.harness.run_stage`).
 
     With `resume`, each stage continues from its newest checkpoint (a finished stage 1 is reloaded, not re-run).
     """
-    cfg = parse_quant_recipe(recipe)
-    ctx = init_distributed(cfg.train.device)
-    try:
-        return _quantize(cfg, recipe, ctx, tracker, command, resume)
-    finally:
-        shutdown_distributed(ctx)
+    return run_stage(
+        recipe, QuantRecipe, _quantize, parse=parse_quant_recipe, tracker=tracker, resume=resume, restart=restart,
+        command=command,
+    )  # fmt: skip
 
 
-def _quantize(
-    cfg: QuantRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, command: str | None, resume: bool = False
-) -> dict:
-    from gaitcompress.train.stage import Evaluator, dataset_info
-
+def _quantize(run: Run) -> StageResult:
     tic = time.perf_counter()
-    run_dir = Path(cfg.run_dir)
-    ckpt_io.seed_everything(cfg.seed)
-    if ctx.is_main:
-        save_recipe(recipe, run_dir / "recipe.yaml")
+    cfg, ctx = run.cfg, run.ctx
     qcfg = cfg.quant.qconfig()
     fp32 = load_checkpoint(
         ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), ctx.device
@@ -157,8 +151,8 @@ def _quantize(
     module = _train_module(cfg, qmodel, fp32, example)
     evaluator = Evaluator(cfg, ctx.device)
     metrics = train_stages(
-        module, qmodel, loader, run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=tracker,
-        meta={"recipe": recipe, "kind": "qat"}, resume=resume,
+        module, qmodel, loader, run.run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=run.tracker,
+        meta={"recipe": run.recipe, "kind": "qat"}, resume=run.resume,
     )  # fmt: skip
     wall = time.perf_counter() - tic
     frames = cfg.data.train_frames
@@ -178,15 +172,13 @@ def _quantize(
             "wall_s": round(wall, 1),
         },
     }
-    doc = make_results(cfg.name, [row], dataset_info(cfg.data), command)
-    if ctx.is_main:
-        if not cfg.quant.float_control:  # the control's weights are in stage*/final.pt (an FP32 engine checkpoint)
-            save_quantized(qmodel, qcfg, run_dir / "final.pt", recipe=recipe, metrics=metrics)
-        write_results(doc, run_dir / "metrics.json")
-        if evaluator.last is not None:
-            (run_dir / "eval.json").write_text(evaluator.last.to_json())
-    return {"run_dir": run_dir, "metrics": metrics, "result": evaluator.last, "results": doc, "wall_s": wall,
-            "model": qmodel}  # fmt: skip
+    doc = make_results(cfg.name, [row], dataset_info(cfg.data), run.command)
+    if ctx.is_main and not cfg.quant.float_control:  # the control's weights: stage*/final.pt (an FP32 checkpoint)
+        save_quantized(qmodel, qcfg, run.run_dir / "final.pt", recipe=run.recipe, metrics=metrics)
+    run.write_results(doc)
+    if evaluator.last is not None:
+        run.write_text("eval.json", evaluator.last.to_json())
+    return StageResult(run.run_dir, metrics, doc, evaluator.last, wall, model=qmodel)
 
 
 def train_stages(
@@ -261,28 +253,15 @@ def _lr_note(cfg: QuantRecipe) -> str:
 
 
 def run_quantize_seeds(
-    recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL, reuse: bool = False
-) -> dict[str, Any]:
+    recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL, reuse: bool = False,
+    out: str | Path | None = None, command: str | None = None,
+) -> SeedRuns:  # fmt: skip
     """`run_quantize` once per seed (`<run_dir>/seed<s>`), summarised into one §15 row (mean ± std over seeds).
 
-    `reuse`: a seed whose folder already holds a finished run (`metrics.json`) is read instead of run again, so a
-    sweep cut short, or grown by a seed, only runs what is missing.
+    `reuse`: a seed whose folder already holds a finished run is read instead of run again, so a sweep cut short, or
+    grown by a seed, only runs what is missing (an unfinished seed continues from its checkpoints).
     """
-    base = recipe.get("run_dir", QuantRecipe.run_dir)
-    runs = []
-    for s in seeds:
-        run_dir = Path(f"{base}/seed{s}")
-        done = run_dir / "metrics.json"
-        if reuse and done.is_file():
-            doc = read_results(done)
-            row = doc["rows"][0]
-            metrics = {k: v["mean"] for k, v in row["metrics"].items()}
-            runs.append({"run_dir": run_dir, "metrics": metrics, "results": doc, "wall_s": row["train"]["wall_s"]})
-        else:
-            runs.append(run_quantize({**recipe, "seed": s, "run_dir": str(run_dir)}, tracker))
-    row = dict(runs[0]["results"]["rows"][0])
-    names = [k for k in runs[0]["metrics"] if all(k in r["metrics"] for r in runs)]
-    row["seeds"] = list(seeds)
-    row["metrics"] = {k: summarize([r["metrics"][k] for r in runs]) for k in names}
-    row["train"] = {**row["train"], "wall_s": [round(r["wall_s"], 1) for r in runs]}
-    return {"row": row, "runs": runs}
+    return run_seeds(
+        partial(run_quantize, tracker=tracker, command=command, resume=reuse), recipe, seeds, QuantRecipe,
+        reuse=reuse, out=out, command=command,
+    )  # fmt: skip

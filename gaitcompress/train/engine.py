@@ -5,6 +5,9 @@ module's `training_losses`, sum the weighted terms, step optimizer and schedule 
 per-iteration callbacks (QAT grows its soft-quantizer k from one), log, evaluate and checkpoint on their periods.
 It knows nothing of distillation or quantization: those live in the TrainModule and the callbacks.
 
+A non-finite loss (or evaluation) stops the run: checkpoints written after the last finite evaluation are renamed
+`*.untrusted` (weights that diverged can be finite garbage) and the error names the newest trusted one.
+
 AMP (autocast fp16 + GradScaler) applies on CUDA only; on CPU the flag is a no-op. Under `torchrun` the module is
 wrapped in DistributedDataParallel (through a small adapter whose `forward` is `training_losses`, so DDP's
 gradient synchronisation sees a normal forward), and only rank 0 writes.
@@ -12,6 +15,7 @@ gradient synchronisation sees a normal forward), and only rank 0 writes.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,10 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import to_dict
-from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 from gaitcompress.train.distributed import DistContext, barrier, gather_objects, wrap_ddp
 from gaitcompress.train.logging import RunLogger
@@ -33,6 +37,7 @@ from gaitcompress.train.optim import build_optimizer, build_scheduler
 
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
 Callback = Callable[["Trainer", int], None]  # called after each optimizer step with the finished iteration
+log = logging.getLogger("gaitcompress.run")
 
 
 class _LossForward(nn.Module):
@@ -94,6 +99,7 @@ class Trainer:
         self.forward = wrap_ddp(_LossForward(self.module), self.ctx)
         self.checkpoints = ckpt_io.CheckpointDir(self.run_dir, train_cfg.keep_last)
         self.iteration = 0
+        self.trusted_iteration = 0  # the last iteration whose evaluation was finite (0: none yet)
         self.metrics: dict[str, float] = {}
 
     # ---------------------------------------------------------------- state --------------------------------------
@@ -115,6 +121,7 @@ class Trainer:
             "iteration": self.iteration,
             "rng": gather_objects(rank_state, self.ctx),
             "metrics": dict(self.metrics),
+            "trusted_iteration": self.trusted_iteration,
             "recipe": self.meta.get("recipe"),
             "kind": self.meta.get("kind", "fp32"),
         }
@@ -126,6 +133,7 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
+        self.trusted_iteration = int(state.get("trusted_iteration") or 0)
         self.metrics = dict(state.get("metrics") or {})
         ranks = state["rng"]
         mine = ranks[self.ctx.rank % len(ranks)]
@@ -150,13 +158,15 @@ class Trainer:
             self.checkpoints.save(state, final=final)
         barrier(self.ctx)
 
-    def resume(self, path: str | Path | None = None) -> bool:
-        """Load `path`, or the run folder's newest checkpoint; False when there is none (a fresh start)."""
+    def resume(self, path: str | Path | None = None) -> Path | None:
+        """Load `path`, or the run folder's newest readable checkpoint; None when there is none (a fresh start)."""
         found = Path(path) if path else self.checkpoints.latest()
         if found is None:
-            return False
+            return None
         self.load_state_dict(ckpt_io.load(found))
-        return True
+        if self.ctx.is_main:
+            log.info("resumed from %s (iteration %d of %d)", found, self.iteration, self.cfg.iterations)
+        return found
 
     # ---------------------------------------------------------------- loop ---------------------------------------
 
@@ -170,10 +180,7 @@ class Trainer:
             raise GaitCompressError("the training module returned no loss terms", "check the recipe's loss: section")
         total = torch.stack([t.float() for t in terms.values()]).sum()
         if not torch.isfinite(total):
-            raise GaitCompressError(
-                f"loss is {total.item()} at iteration {self.iteration + 1} ({_fmt_terms(terms)})",
-                "lower optim.lr or set train.grad_clip; resume from the last checkpoint with --resume",
-            )
+            raise self._diverged(f"loss is {total.item()} at iteration {self.iteration + 1} ({_fmt_terms(terms)})")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.grad_clip > 0:
@@ -203,14 +210,33 @@ class Trainer:
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in self.eval_fn(model).items()}
             model.train(was_training)
+            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            if bad:
+                raise self._diverged(f"evaluation at iteration {self.iteration} is non-finite ({', '.join(bad)})")
             self.metrics = metrics
+            self.trusted_iteration = self.iteration
         barrier(self.ctx)
         return metrics
+
+    def _diverged(self, what: str) -> GaitCompressError:
+        """Mark the checkpoints written since the last finite evaluation untrusted; the error names a trusted one."""
+        marked = self.checkpoints.mark_untrusted(after=self.trusted_iteration) if self.ctx.is_main else []
+        kept = self.checkpoints.periodic() if self.trusted_iteration else []
+        note = f"; marked untrusted: {', '.join(p.name for p in marked)}" if marked else ""
+        if kept:
+            hint = f"{kept[-1]} (written by iteration {self.trusted_iteration}, the last finite evaluation) is trusted:"
+            hint += " --resume continues from it; or start over with --restart and a lower optim.lr / train.grad_clip"
+        else:
+            hint = "no checkpoint has a finite evaluation: start over with --restart and a lower optim.lr "
+            hint += "or train.grad_clip (train.eval_every keeps trusted checkpoints along the way)"
+        return GaitCompressError(what + note, hint)
 
     def fit(self, resume: bool | str | Path = False) -> dict[str, float]:
         """Train to `iterations` (from the newest checkpoint when `resume`), evaluate, save; returns the metrics."""
         if resume:
             self.resume(None if resume is True else resume)
+        elif self.iteration == 0 and self.checkpoints.any() and self.ctx.is_main:
+            log.warning("%s holds checkpoints but this run starts at iteration 0 (not resumed)", self.run_dir)
         if self.loader is None:
             self.loader = self._open_loader(self.iteration)
         cfg = self.cfg

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gaitcompress.train.checkpoint import atomic_write_text
+from gaitcompress.checkpoints import atomic_write_text
 
 LOG_FILE = "log.jsonl"
 

@@ -1,9 +1,10 @@
 """The `train` and `eval` stages: recipe in, run folder out.
 
-`run_train` resolves the data (SynthGait is generated on demand by `gaitcompress.data`), builds model, loss set and
-`Trainer`, trains, evaluates, and writes into `run_dir`: `recipe.yaml` (resolved), `checkpoints/`, `final.pt`,
-`log.jsonl`, `tb/`, `metrics.json` (DESIGN §15 schema) and `eval.json` (the full evaluation with per-view tables).
-`run_seeds` repeats it over seeds into one results table; `run_eval` scores a saved checkpoint.
+`run_train` is the stage's own work inside the harness life cycle (`gaitcompress.harness`: lock, resume rules,
+seed, recipe.yaml, Ctrl-C): resolve the data (SynthGait is generated on demand by `gaitcompress.data`), build model,
+loss set and `Trainer`, train, evaluate, and write `checkpoints/`, `final.pt`, `log.jsonl`, `tb/`, `metrics.json`
+(DESIGN §15 schema) and `eval.json` (the full evaluation with per-view tables). `run_seeds` repeats it over seeds
+into one results table; `run_eval` scores a saved checkpoint.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from typing import Any
 
 from torch import nn
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.data.config import DataConfig
 from gaitcompress.data.loader import load_index
 from gaitcompress.evaluation import EvalResult, Reranker, evaluate_model
-from gaitcompress.models import create_model
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.harness import Run, SeedRuns, StageResult, run_stage, writing
+from gaitcompress.harness import run_seeds as run_seeds_loop
+from gaitcompress.models import create_model, load_checkpoint
 from gaitcompress.models.cost import model_cost
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.recipe import save_recipe
 from gaitcompress.results import make_results, summarize, write_results
-from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import TrainRecipe, parse_recipe
-from gaitcompress.train.distributed import DistContext, barrier, init_distributed, resolve_device, shutdown_distributed
+from gaitcompress.train.distributed import barrier, resolve_device
 from gaitcompress.train.engine import Trainer
 from gaitcompress.train.losses import LossSet
 from gaitcompress.train.module import SupervisedModule
@@ -94,90 +95,63 @@ def run_train(
     command: str | None = None,
     recipe_cls: type[TrainRecipe] = TrainRecipe,
     make_module: MakeModule | None = None,
-) -> dict[str, Any]:
-    """Train the recipe's model; returns `{'run_dir', 'metrics', 'result' (EvalResult), 'results', 'wall_s', 'cpu_s'}`.
+    restart: bool = False,
+) -> StageResult:
+    """Train the recipe's model in its run folder (the life cycle is `gaitcompress.harness.run_stage`'s).
 
-    Later stages reuse this plumbing with their own recipe class and `make_module(cfg, model, loss_set)` building the
+    Later stages reuse this work with their own recipe class and `make_module(cfg, model, loss_set)` building the
     TrainModule around the model (distillation: `gaitcompress.distill.stage`); the default is `SupervisedModule`.
     """
-    cfg = parse_recipe(recipe, recipe_cls)
-    ctx = init_distributed(cfg.train.device)
-    try:
-        return _train(cfg, recipe, ctx, tracker, resume, command, make_module)
-    finally:
-        shutdown_distributed(ctx)
+    return run_stage(
+        recipe, recipe_cls, partial(_train, make_module=make_module or _supervised),
+        parse=partial(parse_recipe, cls=recipe_cls), tracker=tracker, resume=resume, restart=restart, command=command,
+    )  # fmt: skip
 
 
-def _train(
-    cfg: TrainRecipe, recipe: dict, ctx: DistContext, tracker: Tracker, resume: bool, command: str | None,
-    make_module: MakeModule | None = None,
-) -> dict[str, Any]:  # fmt: skip
+def _train(run: Run, make_module: MakeModule) -> StageResult:
     tic, cpu = time.perf_counter(), time.process_time()
-    run_dir = Path(cfg.run_dir)
-    ckpt_io.seed_everything(cfg.seed)
+    cfg, ctx = run.cfg, run.ctx
     if ctx.is_main:
-        save_recipe(recipe, run_dir / "recipe.yaml")
-    tracker = tracker if ctx.is_main else NULL  # one progress bar, from rank 0
-    if ctx.is_main:
-        load_index(cfg.data, tracker)  # generates SynthGait on first use (rank 0 only), with a progress bar
+        load_index(cfg.data, run.tracker)  # generates SynthGait on first use (rank 0 only), with a progress bar
     barrier(ctx)
     where = f"{cfg.source or 'recipe'}: loss"
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
-    module = (make_module or _supervised)(cfg, model, LossSet.from_config(cfg.loss, where))
+    module = make_module(cfg, model, LossSet.from_config(cfg.loss, where))
     loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)  # start -> batches
     evaluator = Evaluator(cfg, ctx.device)  # no nested progress bar inside the training bar
     trainer = Trainer(
-        module, loader, run_dir, cfg.train, cfg.optim, cfg.sched,
-        ctx=ctx, eval_fn=evaluator, tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
+        module, loader, run.run_dir, cfg.train, cfg.optim, cfg.sched,
+        ctx=ctx, eval_fn=evaluator, tracker=run.tracker, meta={"recipe": run.recipe, "kind": "fp32"},
     )  # fmt: skip
-    metrics = trainer.fit(resume=resume)
+    metrics = trainer.fit(resume=run.resume)
     wall, cpu = time.perf_counter() - tic, time.process_time() - cpu
-    doc = make_results(cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data), command)
+    doc = make_results(cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data), run.command)
     doc["rows"][0]["train"] = {
         "iterations": cfg.train.iterations,
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),  # CPU time of this process: comparable across a shared machine's load
         "world_size": ctx.world_size,
     }
-    if ctx.is_main:
-        write_results(doc, run_dir / "metrics.json")
-        if evaluator.last is not None:
-            (run_dir / "eval.json").write_text(evaluator.last.to_json())
-    return {
-        "run_dir": run_dir,
-        "metrics": metrics,
-        "result": evaluator.last,
-        "results": doc,
-        "wall_s": wall,
-        "cpu_s": cpu,
-    }
+    run.write_results(doc)
+    if evaluator.last is not None:
+        run.write_text("eval.json", evaluator.last.to_json())
+    return StageResult(run.run_dir, metrics, doc, evaluator.last, wall, cpu, module.deploy_model())
 
 
 def run_seeds(
     recipe: dict[str, Any], seeds: Sequence[int], tracker: Tracker = NULL, out: str | Path | None = None,
     recipe_cls: type[TrainRecipe] = TrainRecipe, make_module: MakeModule | None = None, resume: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    """`run_train` once per seed (run folders `<run_dir>/seed<s>`), summarised into one results document.
+    command: str | None = None,
+) -> SeedRuns:  # fmt: skip
+    """`run_train` once per seed (run folders `<run_dir>/seed<s>`), summarised into one results row.
 
-    The returned document has one row whose metrics are mean ± std over seeds and whose `train.wall_s` lists each
-    run's wall time; with `out` it is also written as `out` (.json) + its .md rendering. With `resume`, each seed
-    continues from its own newest checkpoint (a finished seed is only re-evaluated).
+    With `resume`, a finished seed is read back and an unfinished one continues from its newest checkpoint.
     """
-    base_dir = recipe.get("run_dir", TrainRecipe.run_dir)
     stage = {"recipe_cls": recipe_cls, "make_module": make_module}
-    runs = [run_train({**recipe, "seed": s, "run_dir": f"{base_dir}/seed{s}"}, tracker, resume, **stage) for s in seeds]
-    cfg = parse_recipe({**recipe, "seed": seeds[0]}, recipe_cls)
-    model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
-    row = result_row(cfg, model, [r["metrics"] for r in runs], seeds)
-    row["train"] = {
-        "iterations": cfg.train.iterations,
-        "wall_s": [round(r["wall_s"], 1) for r in runs],
-        "cpu_s": [round(r["cpu_s"], 1) for r in runs],
-    }
-    doc = make_results(cfg.name, [row], dataset_info(cfg.data))
-    if out is not None:
-        write_results(doc, out)
-    return {"results": doc, "runs": runs}
+    return run_seeds_loop(
+        lambda one: run_train(one, tracker, resume, command, **stage), recipe, seeds, recipe_cls,
+        reuse=resume, out=out, command=command,
+    )  # fmt: skip
 
 
 def run_eval(
@@ -185,24 +159,27 @@ def run_eval(
     checkpoint: str | Path,
     tracker: Tracker = NULL,
     out: str | Path | None = None,
-    rerank: str | None = None,
+    rerank: Reranker | None = None,
+    command: str | None = None,
 ) -> EvalResult:
     """Score a checkpoint (a file, or a run folder's final/latest one) with the recipe's data and protocol.
 
-    With `out`, writes `out` (a §15 results JSON + .md) and `eval.json` (full result with per-view tables) beside it.
-    `rerank` re-ranks every probe × gallery matrix: `kreciprocal`, or a CarGait head (file or rerank run folder).
+    With `out` (checked writable before any work), writes `out` (a §15 results JSON + .md) and `eval.json` (full
+    result with per-view tables) beside it. `rerank` re-ranks every probe × gallery matrix (k-reciprocal or a
+    CarGait head, built by the caller, e.g. `gaitcompress.rerank.reranker_from`).
     """
-    from gaitcompress.rerank import reranker_from
-
     cfg = parse_recipe(recipe)
+    if out is not None:
+        ckpt_io.check_writable(Path(out).parent)
     path = ckpt_io.resolve_checkpoint(checkpoint)
     model = load_checkpoint(path, name=cfg.model.name, num_classes=num_classes(cfg.data))
     device = resolve_device(cfg.train.device)
-    evaluator = Evaluator(cfg, device, tracker, reranker_from(rerank) if rerank else None)
+    evaluator = Evaluator(cfg, device, tracker, rerank)
     metrics = evaluator(model.to(device))
     if out is not None:
         row = result_row(cfg, model, [metrics], [cfg.seed])
         row["checkpoint"] = str(path)
-        write_results(make_results(cfg.name, [row], dataset_info(cfg.data)), out)
-        Path(out).with_name("eval.json").write_text(evaluator.last.to_json())
+        with writing(Path(out).parent):
+            write_results(make_results(cfg.name, [row], dataset_info(cfg.data), command), out)
+        ckpt_io.atomic_write_text(evaluator.last.to_json(), Path(out).with_name("eval.json"))
     return evaluator.last
