@@ -135,12 +135,18 @@ def _check_trt_available() -> None:
 
 
 def export_checkpoint(
-    checkpoint: str | Path, cfg: ExportConfig, tracker: Tracker = NULL, strict: bool = True
+    checkpoint: str | Path,
+    cfg: ExportConfig,
+    tracker: Tracker = NULL,
+    strict: bool = True,
+    known_metrics: dict[str, float] | None = None,
 ) -> ExportResult:
     """Run the export stage (see the module docstring); returns what it wrote.
 
     `strict=False` returns a failed parity in `result.parity` instead of raising `ParityError` (reports that
-    record every export, failed or not).
+    record every export, failed or not). `known_metrics`: the model's score on `cfg.data`'s test set at its
+    own clip length, by the caller (the pipeline scored a given checkpoint); else the checkpoint's own final
+    score is used when its recipe's data is what the export verifies on.
     """
     from gaitcompress import __version__
     from gaitcompress.export import tensorrt_builder as tb
@@ -168,7 +174,8 @@ def export_checkpoint(
     own = _data_config(ckpt, cfg.data, Path(checkpoint), cfg.verify)
     data_cfg = replace(own, test_max_frames=cfg.frames)
     # the stage scored this very model on this very test set at its end: that score is reused, not recomputed
-    known = ckpt.get("metrics") if own == data_cfg and cfg.data is None and ckpt.get("metrics") else None
+    known = known_metrics if cfg.data is not None else ckpt.get("metrics")
+    known = known if own == data_cfg and known else None
     spec = InputSpec(*data_cfg.input_size, frames=cfg.frames)
     out = check_writable(Path(cfg.out) if cfg.out else Path(checkpoint).resolve().parent / "export")
 

@@ -49,12 +49,15 @@ class StageCache:
         rec = self.state.get(name)
         return rec["outputs"] if rec and rec["key"] == key and rec["status"] == "done" else None
 
-    def begin(self, name: str, key: str) -> tuple[Path, bool]:
-        """Mark `name` running; returns (its folder, whether to resume an interrupted run)."""
+    def begin(self, name: str, key: str, fresh: bool = False) -> tuple[Path, bool]:
+        """Mark `name` running; returns (its folder, whether to resume an interrupted run).
+
+        `fresh` (a `--redo`, or outputs gone from disk): the old folder is moved aside and the stage starts over.
+        """
         folder = self.run_dir / name
         rec = self.state.get(name)
-        resume = bool(rec and rec["key"] == key and rec["status"] == "running" and folder.exists())
-        if rec and rec["key"] != key and folder.exists():
+        resume = bool(rec and rec["key"] == key and rec["status"] == "running" and folder.exists() and not fresh)
+        if rec and (rec["key"] != key or fresh) and folder.exists():
             stale = self.run_dir / f"{name}.stale-{rec['key']}"
             if stale.exists():
                 shutil.rmtree(stale)

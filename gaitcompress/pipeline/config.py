@@ -24,7 +24,7 @@ from gaitcompress.errors import GaitCompressError
 @dataclass(frozen=True)
 class StageRef:
     recipe: str | None = None  # the stage's own recipe, relative to the pipeline recipe
-    checkpoint: str | None = None  # teacher only: use this gaitcompress/OpenGait checkpoint instead of training
+    checkpoint: str | None = None  # use this gaitcompress (FP32 or QAT) / OpenGait checkpoint instead of training
     name: str | None = None  # model variant of an OpenGait checkpoint (it carries no spec)
     overrides: tuple[str, ...] = ()  # key.path=value for this stage only
 
@@ -68,7 +68,10 @@ class PipelineRecipe:
         if self.teacher.recipe is None and self.teacher.checkpoint is None:
             raise GaitCompressError(f"{where}: teacher needs `recipe` or `checkpoint`", "e.g. teacher: {recipe: ...}")
         for label, ref in [("student", self.student), *[(f"quantize[{i}]", q) for i, q in enumerate(self.quantize)]]:
-            if ref is not None and ref.recipe is None:
-                raise GaitCompressError(f"{where}: {label} has no recipe", "give it `recipe: <stage recipe>.yaml`")
+            if ref is not None and ref.recipe is None and ref.checkpoint is None:
+                raise GaitCompressError(
+                    f"{where}: {label} has neither a recipe nor a checkpoint",
+                    "give it `recipe: <stage recipe>.yaml` (trained) or `checkpoint: <file>.pt` (scored as given)",
+                )
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")

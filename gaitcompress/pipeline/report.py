@@ -40,6 +40,12 @@ def stage_rows(
             row["exports"] = exports
             row["cost"]["onnx_bytes"] = {fmt: Path(p).stat().st_size for fmt, p in exports.items()}
         rows.append(row)
+    # the row each model was compressed from, by its method: the gate's compression-loss checks pair them
+    method = {r["stage"]: r["method"] for r in rows}
+    for row in rows:
+        parent = outputs[row["stage"]].get("parent")
+        if parent in method:
+            row["parent"] = method[parent]
     return rows
 
 

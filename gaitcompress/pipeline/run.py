@@ -1,8 +1,14 @@
-"""Run the pipeline: each stage's recipe resolved, keyed, skipped when done, resumed when interrupted.
+"""Run the pipeline: each stage's recipe resolved once, keyed, skipped when done, resumed when interrupted.
 
 Stage order: teacher → student (GaitKD) → each QAT preset → export → bench → report. Every stage's key
 covers its resolved recipe and the keys of the stages it reads from (`cache.stage_key`), so editing one
-stage re-runs it and everything downstream, and nothing upstream.
+stage re-runs it and everything downstream, and nothing upstream. A stage whose recorded outputs are gone
+from disk is not up to date: it runs again. `redo` names a stage to re-run, with everything after it.
+
+Stages hand each other a `ModelStage` (checkpoint path, metrics file, the data section it was scored on),
+never recipe text: the student's teacher and the QAT stages' FP32 model are set as values in their recipes.
+Any model stage may be given a `checkpoint` instead of training one (the user's own model, or committed
+checkpoints for a deterministic CI gate): it is scored, not trained, on its stage recipe's data.
 """
 
 from __future__ import annotations
@@ -12,14 +18,42 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gaitcompress.errors import GaitCompressError
+from gaitcompress.distill.config import DistillRecipe
+from gaitcompress.errors import GaitCompressError, did_you_mean
 from gaitcompress.pipeline.cache import StageCache, stage_key
 from gaitcompress.pipeline.config import PipelineRecipe, StageRef
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.recipe import from_dict, load_recipe, save_recipe
+from gaitcompress.quant.qat import QuantRecipe
+from gaitcompress.recipe import apply_overrides, from_dict, load_recipe, save_recipe
+from gaitcompress.train.config import TrainRecipe
 
 Log = Callable[[str], None]
 ONNX_KEYS = ("NM@R1", "BG@R1", "CL@R1", "mean@R1", "R1", "mAP")  # deployed-model metrics carried into the report
+RECIPE_TYPES = {"teacher": TrainRecipe, "student": DistillRecipe, "quant": QuantRecipe}
+NOT_EVALUATED = ("distill", "quant")  # sections a given checkpoint's scoring recipe drops
+
+
+def sections(kind: str) -> set[str]:
+    """Top-level recipe keys a stage of `kind` (teacher | student | quant) understands."""
+    return {f.name for f in dataclasses.fields(RECIPE_TYPES[kind])} | {"base", "source", "method", "name"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStage:
+    """What a model stage hands the stages after it."""
+
+    checkpoint: str
+    metrics: str
+    data: dict[str, Any]  # the data section it was scored on (export verifies on the same)
+    parent: str | None = None  # the stage it was compressed from (compression loss in the report and gate)
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> ModelStage:
+        return cls(**{f.name: outputs.get(f.name) for f in dataclasses.fields(cls)})
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.data.get("input_size") or (64, 44))
 
 
 def _final(folder: Path) -> str:
@@ -29,10 +63,19 @@ def _final(folder: Path) -> str:
     return str(path)
 
 
+def _files(outputs: Mapping[str, Any]) -> list[Path]:
+    """The files a stage's outputs point at (what must still exist for it to count as done)."""
+    paths = [outputs[k] for k in ("checkpoint", "metrics", "latency") if outputs.get(k)]
+    paths += list((outputs.get("onnx") or {}).values())
+    return [Path(p) for p in paths]
+
+
 class PipelineRun:
     """One pipeline execution over a run folder; `run()` returns the stage outputs by stage name."""
 
-    def __init__(self, recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print) -> None:
+    def __init__(
+        self, recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print, redo: str | None = None
+    ) -> None:
         self.raw = recipe
         self.cfg = from_dict(PipelineRecipe, recipe, recipe.get("source") or "pipeline recipe")
         self.cfg.check()
@@ -41,150 +84,200 @@ class PipelineRun:
         self.cache = StageCache(self.run_dir)
         self.tracker, self.log = tracker, log
         self.outputs: dict[str, Mapping[str, Any]] = {}
-        self.parity_failures: list[str] = []  # exports whose graph disagrees with PyTorch (the run still reports)
+        self.parity_failures: list[str] = []  # exports whose graph disagrees with PyTorch
         self.keys: dict[str, str] = {}
+        self.redo, self.redoing = redo, False
+        self.recipes = self._read_recipes()
+        self._check_shared_overrides()
 
-    # -- stage plumbing -------------------------------------------------------------------------------------------
-    def stage_recipe(self, ref: StageRef, name: str, wiring: list[str]) -> dict[str, Any]:
-        """The stage's recipe with the pipeline's overrides, its own, the wiring, its folder and the seed."""
-        if ref.recipe is None:
-            return {}
-        path = self.base / ref.recipe
-        recipe = load_recipe(path)
-        # pipeline-wide overrides reach the stages that have their section (quant.* only the QAT stages)
-        shared = [o for o in self.cfg.overrides if o.split(".", 1)[0].split("=", 1)[0] in recipe]
-        recipe = load_recipe(path, [*shared, *ref.overrides, *wiring, f"seed={self.cfg.seed}"])
+    # -- recipes ---------------------------------------------------------------------------------------------------
+    def _refs(self) -> list[tuple[str, StageRef]]:
+        refs = [("teacher", self.cfg.teacher)]
+        if self.cfg.student is not None:
+            refs.append(("student", self.cfg.student))
+        return refs + [("quant", q) for q in self.cfg.quantize]
+
+    def _read_recipes(self) -> list[dict[str, Any]]:
+        """Every stage recipe, read once (with its one `base:` level), before the pipeline's overrides."""
+        return [load_recipe(self.base / ref.recipe) if ref.recipe else {} for _, ref in self._refs()]
+
+    def _check_shared_overrides(self) -> None:
+        """A pipeline-wide override must name a section some stage has; keys inside it are checked by the stage."""
+        known = set().union(*(sections(kind) for kind, _ in self._refs()))
+        for text in self.cfg.overrides:
+            top = text.split("=", 1)[0].split(".", 1)[0]
+            if top not in known:
+                raise GaitCompressError(
+                    f"pipeline-wide override {text!r}: no stage has a {top!r} section",
+                    did_you_mean(top, sorted(known)) or f"sections: {', '.join(sorted(known))}",
+                )
+
+    def stage_recipe(self, index: int, name: str, wiring: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Stage `index`'s recipe with the pipeline-wide overrides its kind understands, its own, the wiring
+        (values set in place: `{'distill.teachers': [...]}`), its folder and the pipeline's seed."""
+        kind, ref = self._refs()[index]
+        recipe = self.recipes[index] or self._data_source()
+        shared = [o for o in self.cfg.overrides if o.split("=", 1)[0].split(".", 1)[0] in sections(kind)]
+        recipe = apply_overrides(recipe, [*shared, *ref.overrides, f"seed={self.cfg.seed}"])
+        for dotted, value in (wiring or {}).items():
+            *path, last = dotted.split(".")
+            node = recipe
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = value
         recipe["run_dir"] = str(self.run_dir / name)
         return recipe
 
+    def _data_source(self) -> dict[str, Any]:
+        """For a given checkpoint without a recipe: the first stage recipe of the pipeline (its data, protocol)."""
+        first = next((r for r in self.recipes if r), None)
+        if first is None:
+            raise GaitCompressError(
+                f"{self.cfg.source or 'pipeline recipe'}: no stage has a recipe, so no data to score the models on",
+                "give the teacher (or any stage) `recipe: <stage recipe>.yaml` beside its checkpoint",
+            )
+        return {k: v for k, v in first.items() if k not in NOT_EVALUATED}
+
+    # -- stage plumbing -------------------------------------------------------------------------------------------
     def stage(self, name: str, section: Any, upstream: list[str], fn: Callable[[Path, bool], Mapping[str, Any]]):
-        """Run `fn(folder, resume)` unless the cache holds this stage with the same key."""
+        """Run `fn(folder, resume)` unless the cache holds this stage, with the same key and its files on disk."""
         key = stage_key(section, [self.keys[u] for u in upstream])
         self.keys[name] = key
-        done = self.cache.done(name, key)
-        if done is not None:
+        self.redoing = self.redoing or name == self.redo
+        done = None if self.redoing else self.cache.done(name, key)
+        missing = [p for p in _files(done or {}) if not p.exists()]
+        if done is not None and not missing:
             self.log(f"[{name}] up to date ({key}), skipped")
             self.outputs[name] = done
             return done
-        folder, resume = self.cache.begin(name, key)
+        if missing:
+            self.log(f"[{name}] {missing[0]} is gone: running the stage again")
+        folder, resume = self.cache.begin(name, key, fresh=self.redoing or bool(missing))
         self.log(f"[{name}] {'resuming' if resume else 'running'} in {folder}")
         outputs = dict(fn(folder, resume))
         self.cache.finish(name, key, outputs)
         self.outputs[name] = outputs
         return outputs
 
-    # -- the stages -----------------------------------------------------------------------------------------------
-    def teacher(self) -> None:
-        ref = self.cfg.teacher
-        if ref.checkpoint is not None:
-            self.given_teacher(ref)
-            return
-        recipe = self.stage_recipe(ref, "teacher", [])
+    def model_stage(self, name: str) -> ModelStage:
+        return ModelStage.from_outputs(self.outputs[name])
 
-        def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            from gaitcompress.train.stage import run_train
+    def given(self, index: int, name: str, parent: str | None) -> None:
+        """A given checkpoint (gaitcompress FP32 or QAT, or OpenGait) as this stage: scored, not trained."""
+        from gaitcompress.train.stage import run_eval
 
-            run_train(recipe, self.tracker, resume=resume)
-            return {"checkpoint": _final(folder), "metrics": str(folder / "metrics.json")}
-
-        self.stage("teacher", recipe, [], fn)
-
-    def given_teacher(self, ref: StageRef) -> None:
-        """A user's checkpoint (gaitcompress or OpenGait) as the teacher: scored, not trained.
-
-        Its data and protocol come from `teacher.recipe` when given, else from the student's recipe.
-        """
+        ref = self._refs()[index][1]
         path = Path(ref.checkpoint)
         if not path.exists():
-            raise GaitCompressError(f"teacher checkpoint not found: {path}", "fix teacher.checkpoint in the recipe")
-        source = ref if ref.recipe is not None else self.cfg.student
-        recipe = {k: v for k, v in self.stage_recipe(source, "teacher", []).items() if k not in ("distill", "quant")}
+            raise GaitCompressError(f"{name} checkpoint not found: {path}", f"fix {name}.checkpoint in the recipe")
+        recipe = {k: v for k, v in self.stage_recipe(index, name).items() if k not in NOT_EVALUATED}
         if ref.name is not None:
             recipe["model"] = {"name": ref.name}
         section = {"checkpoint": str(path.resolve()), "mtime": path.stat().st_mtime, "eval": recipe}
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            from gaitcompress.train.stage import run_eval
-
             run_eval(recipe, path, self.tracker, out=folder / "metrics.json")
-            return {"checkpoint": str(path), "metrics": str(folder / "metrics.json")}
+            return dataclasses.asdict(ModelStage(str(path), str(folder / "metrics.json"), recipe["data"], parent))
 
-        self.stage("teacher", section, [], fn)
+        self.stage(name, section, [parent] if parent else [], fn)
 
-    def student(self) -> None:
-        teacher = self.outputs["teacher"]["checkpoint"]
-        wiring = [f"distill.teachers=[{{checkpoint: {teacher}, name: {self.cfg.teacher.name or 'null'}}}]"]
-        recipe = self.stage_recipe(self.cfg.student, "student", wiring)
+    # -- the stages -----------------------------------------------------------------------------------------------
+    def teacher(self) -> None:
+        if self.cfg.teacher.checkpoint is not None:
+            return self.given(0, "teacher", None)
+        from gaitcompress.train.stage import run_train
+
+        recipe = self.stage_recipe(0, "teacher")
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            from gaitcompress.distill.stage import run_distill
+            run_train(recipe, self.tracker, resume=resume)
+            return dataclasses.asdict(ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"]))
 
+        self.stage("teacher", recipe, [], fn)
+
+    def student(self) -> None:
+        if self.cfg.student.checkpoint is not None:
+            return self.given(1, "student", "teacher")
+        from gaitcompress.distill.stage import run_distill
+
+        teacher = {"checkpoint": self.model_stage("teacher").checkpoint, "name": self.cfg.teacher.name}
+        recipe = self.stage_recipe(1, "student", {"distill.teachers": [teacher]})
+
+        def fn(folder: Path, resume: bool) -> dict[str, Any]:
             run_distill(recipe, self.tracker, resume=resume)
-            return {"checkpoint": _final(folder), "metrics": str(folder / "metrics.json")}
+            return dataclasses.asdict(
+                ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"], "teacher")
+            )
 
         self.stage("student", recipe, ["teacher"], fn)
 
-    def quantize(self, index: int, ref: StageRef) -> str:
-        student = self.outputs["student"]["checkpoint"]
-        probe = load_recipe(self.base / ref.recipe)  # only to name the stage after its method
-        name = f"quant-{probe.get('method', index)}"
-        recipe = self.stage_recipe(ref, name, [f"quant.checkpoint={student}"])
+    def quantize(self, index: int) -> str:
+        """QAT stage `index` (0-based among the QAT stages), named after its method: `quant-qgait8`."""
+        pos = 2 + index
+        ref = self._refs()[pos][1]
+        name = self.stage_names()[pos]
+        if ref.checkpoint is not None:
+            self.given(pos, name, "student")
+            return name
+        from gaitcompress.quant.qat import run_quantize
+
+        recipe = self.stage_recipe(pos, name, {"quant.checkpoint": self.model_stage("student").checkpoint})
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            from gaitcompress.quant.qat import run_quantize
-
             run_quantize(recipe, self.tracker, resume=resume)
-            return {"checkpoint": _final(folder), "metrics": str(folder / "metrics.json")}
+            return dataclasses.asdict(
+                ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"], "student")
+            )
 
         self.stage(name, recipe, ["student"], fn)
         return name
 
     def export(self, model: str) -> None:
-        """ONNX of one model stage: FP32 (and FP16 if asked) for float models, INT8 QDQ for QAT ones."""
-        from gaitcompress.export.stage import ExportConfig, ParityError, export_checkpoint
+        """ONNX of one model stage: FP32 (and FP16 if asked) for float models, INT8 QDQ for QAT ones.
+
+        Verified on the data the stage was scored on, whose score is reused (each model is scored once)."""
+        from gaitcompress.export.stage import ExportConfig, export_checkpoint
         from gaitcompress.results import read_results
 
         sec = self.cfg.export
+        stage = self.model_stage(model)
         qat = model.startswith("quant-")
         formats = ["int8"] if qat else [f for f in sec.formats if f != "int8"]
         section = {**dataclasses.asdict(sec), "formats": formats}
+        known = {k: v["mean"] for k, v in read_results(stage.metrics)["rows"][0]["metrics"].items()}
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
             files, parity = {}, {}
             for fmt in formats:
                 cfg = ExportConfig(format=fmt, out=str(folder), frames=sec.frames, opset=sec.opset, verify=sec.verify,
-                                   rank1_tol=sec.rank1_tol)  # fmt: skip
-                try:
-                    result = export_checkpoint(self.outputs[model]["checkpoint"], cfg, self.tracker)
-                except ParityError as exc:  # the files are written; the report carries the failure
-                    self.log(f"[export-{model}] PARITY FAILED: {exc.message}")
-                    self.parity_failures.append(f"{model} {fmt}: {exc.message}")
-                    export = read_results(folder / "export.json")["rows"][0]["export"]
-                    files[fmt], parity[fmt] = export["onnx"], export["parity"]
-                    continue
+                                   rank1_tol=sec.rank1_tol, data=stage.data)  # fmt: skip
+                result = export_checkpoint(stage.checkpoint, cfg, self.tracker, strict=False, known_metrics=known)
                 files[fmt] = str(result.onnx)
                 if result.parity is not None:
                     parity[fmt] = result.parity.to_dict()
+                    if not result.parity.passed:
+                        self.log(f"[export-{model}] PARITY FAILED: {result.parity.reason()}")
                 if result.fused:
                     parity.setdefault("fused", {})[fmt] = result.fused
             return {"onnx": files, "parity": parity}
 
-        self.stage(f"export-{model}", section, [model], fn)
+        outputs = self.stage(f"export-{model}", section, [model], fn)
+        for fmt, check in (outputs.get("parity") or {}).items():
+            if fmt != "fused" and not check["passed"]:
+                self.parity_failures.append(f"{model} {fmt}: {check['reason']}")
 
     def bench(self, models: list[str]) -> None:
         """Interleaved onnxruntime latency of every exported model (the first format of each)."""
         from gaitcompress.bench.latency import BenchSpec, run_bench
+        from gaitcompress.bench.report import write_bench
 
         sec = self.cfg.bench
         files = {m: next(iter(self.outputs[f"export-{m}"]["onnx"].values())) for m in models}
         section = {"files": files, **{k: getattr(sec, k) for k in ("backends", "frames", "batch", "rounds")}}
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            from gaitcompress.bench.report import write_bench
-
-            size = self.input_size()
-            spec = BenchSpec(files, sec.backends, (sec.batch,), (sec.frames,), size, sec.rounds, sec.warmup,
-                             sec.threads, reference=models[0])  # fmt: skip
+            spec = BenchSpec(files, sec.backends, (sec.batch,), (sec.frames,), self.input_size(), sec.rounds,
+                             sec.warmup, sec.threads, reference=models[0])  # fmt: skip
             rows = run_bench(spec, self.tracker)
             write_bench(rows, spec, folder / "latency.json")
             return {"latency": str(folder / "latency.json")}
@@ -192,23 +285,23 @@ class PipelineRun:
         self.stage("bench", section, [f"export-{m}" for m in models], fn)
 
     def input_size(self) -> tuple[int, int]:
-        """The models' input size, from the teacher stage's resolved recipe (or the first stage that has one)."""
-        for ref in (self.cfg.teacher, self.cfg.student):
-            if ref is not None and ref.recipe is not None:
-                size = load_recipe(self.base / ref.recipe, self.cfg.overrides).get("data", {}).get("input_size")
-                if size:
-                    return tuple(size)
-        return (64, 44)
+        """The models' input size: the teacher stage's data section (every stage reads the same data)."""
+        return self.model_stage("teacher").input_size
 
     def run(self) -> dict[str, Mapping[str, Any]]:
         """Every stage in order; returns stage name → outputs (paths as strings)."""
+        if self.redo is not None and self.redo not in self.stage_names():
+            names = self.stage_names()
+            raise GaitCompressError(
+                f"--redo {self.redo}: no such stage", did_you_mean(self.redo, names) or f"stages: {', '.join(names)}"
+            )
         save_recipe(self.raw, self.run_dir / "pipeline.yaml")
         self.teacher()
         models = ["teacher"]
         if self.cfg.student is not None:
             self.student()
             models.append("student")
-        models += [self.quantize(i, ref) for i, ref in enumerate(self.cfg.quantize)]
+        models += [self.quantize(i) for i in range(len(self.cfg.quantize))]
         self.models = models
         if self.cfg.export is not None:
             for model in models:
@@ -216,6 +309,14 @@ class PipelineRun:
             if self.cfg.bench is not None:
                 self.bench(models)
         return self.outputs
+
+    def stage_names(self) -> list[str]:
+        """Every stage this recipe runs, in order."""
+        first_quant = 1 + bool(self.cfg.student)
+        quant = [f"quant-{r.get('method', i) if r else i}" for i, r in enumerate(self.recipes[first_quant:])]
+        models = ["teacher", *(["student"] if self.cfg.student else []), *quant]
+        exports = [f"export-{m}" for m in models] if self.cfg.export else []
+        return models + exports + (["bench"] if self.cfg.export and self.cfg.bench else [])
 
     def report(self, command: str | None = None) -> dict[str, Any]:
         """Write `report/report.{json,md}` and plots from the stage outputs; returns the results document."""
@@ -239,13 +340,14 @@ class PipelineRun:
                 row["metrics"].update({f"onnx {k}": summarize([onnx[k]]) for k in ONNX_KEYS if k in onnx})
             if "fused" in parity:
                 row["fused"] = parity["fused"]
-        first = read_results(self.outputs["teacher"]["metrics"]) if "metrics" in self.outputs["teacher"] else None
-        dataset = first["dataset"] if first else {"name": "unknown"}
-        return write_report(rows, dataset, self.run_dir / "report", self.cfg.name, command)
+        first = read_results(self.outputs["teacher"]["metrics"])
+        return write_report(rows, first["dataset"], self.run_dir / "report", self.cfg.name, command)
 
 
-def run_pipeline(recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print) -> PipelineRun:
+def run_pipeline(
+    recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print, redo: str | None = None
+) -> PipelineRun:
     """Run (or continue) the pipeline of `recipe`; the returned object holds every stage's outputs."""
-    run = PipelineRun(recipe, tracker, log)
+    run = PipelineRun(recipe, tracker, log, redo)
     run.run()
     return run
