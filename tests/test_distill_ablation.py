@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gaitcompress.distill import ablation
 from gaitcompress.results import read_results
+from gaitlab import distill_ablation as ablation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -143,8 +143,8 @@ def test_trt_without_tensorrt_names_the_package(runner, fp32_ckpt, tmp_path, mon
 
 def test_failed_parity_is_returned_not_raised_when_not_strict(qat_ckpt, tmp_path):
     """A report records a failed parity as a row (reason, where it starts); the CLI/default raises it."""
-    from gaitcompress.export.report import notes
     from gaitcompress.export.stage import ParityError
+    from gaitlab.export_report import notes
 
     cfg = ExportConfig(format="int8", out=str(tmp_path), frames=4, verify=True, rank1_tol=-1.0)  # cannot pass
     with pytest.raises(ParityError, match="rank-1 differs"):

@@ -7,8 +7,8 @@ import torch
 
 from gaitcompress.data.batch import Batch
 from gaitcompress.export.onnx_export import InputSpec, export_onnx
+from gaitcompress.export.ptq import OrtGaitModel, TrainCalibration, quantize_onnx_static
 from gaitcompress.models import create_model
-from gaitcompress.quant.ptq import OrtGaitModel, TrainCalibration, quantize_onnx_static
 
 
 def batches(seed=0):

@@ -10,7 +10,7 @@ import torch
 from gaitcompress.models import create_model
 from gaitcompress.quant import QConfig, quantizers
 from gaitcompress.quant.quantizers import DorefaQuantizer, LsqQuantizer
-from gaitcompress.quant.sensitivity import (
+from gaitlab.quant_sensitivity import (
     calibrated,
     clip_fraction,
     embeddings,
@@ -60,7 +60,7 @@ def test_sensitivity_rows(model):
 
 
 def test_recalibrate_bn_changes_only_running_stats(model):
-    from gaitcompress.quant.sensitivity import recalibrate_bn
+    from gaitlab.quant_sensitivity import recalibrate_bn
 
     q = calibrated(model, QConfig.preset("w4a4"), batch(1))
     before = {k: v.clone() for k, v in q.state_dict().items()}

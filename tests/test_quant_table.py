@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gaitcompress.quant.table import claims, render_claims
 from gaitcompress.results import summarize
+from gaitlab.quant_table import claims, render_claims
 
 
 def row(method, values):

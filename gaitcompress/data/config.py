@@ -45,7 +45,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class MixConfig:
-    """A generated dataset mixed into the training split (see `gaitcompress.synth.mix`)."""
+    """A generated dataset mixed into the training split (see `gaitcompress.data.mix`)."""
 
     root: str  # OpenGait-layout folder written by `gaitcompress synth sample`
     partition: str | None = None  # default root/partition.json

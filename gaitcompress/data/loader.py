@@ -20,6 +20,7 @@ from gaitcompress.data.batch import Batch, SeqMeta, collate
 from gaitcompress.data.config import DataConfig
 from gaitcompress.data.index import DatasetIndex, SeqEntry, build_index
 from gaitcompress.data.io import load_sequence
+from gaitcompress.data.mix import mix_index  # generated sequences join the (per-id limited) real ones
 from gaitcompress.data.sampling import PKBatchSampler, sample_frames
 from gaitcompress.data.transforms import augment, to_input
 from gaitcompress.progress import NULL, Tracker
@@ -42,8 +43,6 @@ def load_index(cfg: DataConfig, tracker: Tracker = NULL) -> DatasetIndex:
     index = build_index(str(root), str(partition) if partition else None, cfg.on_bad)
     if cfg.mix is None:
         return index
-    from gaitcompress.synth.mix import mix_index  # generated sequences join the (per-id limited) real ones
-
     return mix_index(index, _limit_per_id(index.train, cfg.max_train_seqs_per_id), cfg.mix)
 
 

@@ -5,6 +5,7 @@ model = create_model("gaitbase_w025", num_classes=74)      # out = model(sils [N
 teacher = load_checkpoint("GaitBase-60000.pt")            # OpenGait or gaitcompress checkpoint
 """
 
+from gaitcompress.models import deepgait_p3d, gaitbase  # noqa: F401  (their variants register on import)
 from gaitcompress.models.cost import LayerCost, ModelCost, layer_macs, model_cost
 from gaitcompress.models.registry import MODELS, create_model, list_models, register_model
 from gaitcompress.models.spec import ModelSpec

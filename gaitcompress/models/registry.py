@@ -1,5 +1,8 @@
 """The model registry: variant name → builder, `create_model`, `list_models` (timm's `_registry`/`_factory`).
 
+Families register their variants when `gaitcompress.models` (the package, imported before any of its modules)
+imports them, so this module never imports the families that import it.
+
 A variant is a one-line function that calls its family's `_create_*` with a dict of settings; a
 recipe names the variant (`model.name: gaitbase_w025`) and may override any setting through
 `model.kwargs`. `None` kwargs are dropped so the variant's defaults survive recipe overrides.
@@ -28,7 +31,6 @@ def create_model(name: str, num_classes: int | None = None, **kwargs: Any) -> nn
 
     Unknown names and unknown settings raise `GaitCompressError` with the nearest valid ones.
     """
-    _import_families()
     kwargs = {k: v for k, v in {"num_classes": num_classes, **kwargs}.items() if v is not None}
     model = MODELS.build(name, **kwargs)
     model.spec = ModelSpec(
@@ -39,10 +41,4 @@ def create_model(name: str, num_classes: int | None = None, **kwargs: Any) -> nn
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered variant names matching a shell-style wildcard, sorted."""
-    _import_families()
     return MODELS.names(pattern)
-
-
-def _import_families() -> None:
-    # variants register on import; importing here keeps `registry` free of import cycles
-    from gaitcompress.models import deepgait_p3d, gaitbase  # noqa: F401

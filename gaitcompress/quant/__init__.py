@@ -2,7 +2,8 @@
 
 Modules: `functional` (round / STE / soft round θ_k), `quantizers` (LSQ, fixed, DoReFa, PACT), `layers` (quant layers
 = float layer + quantizer sub-modules), `prepare` (`QConfig`, `quantize_model`), `schedule` (soft-k schedules),
-`qat` (the `quantize` stage), `ptq` (onnxruntime static quantization baseline).
+`qat` (the `quantize` stage), `cost` (bit widths and BitOPs), `qmodel` (the `qat` checkpoint kind). The PTQ
+baseline quantizes an exported graph, so it lives in `gaitcompress.export.ptq`.
 
 The `qparams()` contract (what `gaitcompress.export` reads)
 -----------------------------------------------------------

@@ -1,7 +1,7 @@
 """The QGait comparison table on SynthGait (issue 5): FP32, PTQ-8, DoReFa / PACT / LSQ / QGait at w4a4 and w8a8,
 vanilla KD vs IDD, fixed vs growing k — every row on the same FP32 student, QAT repeated over seeds.
 
-    python -m gaitcompress.quant.table --student runs/synthgait/student_quick --seeds 0,1,2 \
+    python -m gaitlab.quant_table --student runs/synthgait/student_quick --seeds 0,1,2 \
         --out bench/results/qgait-synthgait
 
 FP32 is the student checkpoint itself (one model, so its std over seeds is 0: the seeds vary the QAT and PTQ runs —
@@ -15,6 +15,7 @@ import argparse
 import json
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,16 @@ OPTIONAL = (  # further ablations and diagnoses, run only when named in --only
 
 
 def fp32_row(recipe: dict[str, Any], student: str, seeds: list[int], tracker: Tracker = NULL) -> dict[str, Any]:
+    from gaitcompress import checkpoints as ckpt_io
     from gaitcompress.data import num_classes
     from gaitcompress.evaluation import evaluate_model
-    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.models import load_checkpoint
     from gaitcompress.quant.qat import parse_quant_recipe
-    from gaitcompress.train import checkpoint as ckpt_io
 
     cfg = parse_quant_recipe({**recipe, "quant": {**recipe["quant"], "checkpoint": student}})
     model = load_checkpoint(ckpt_io.resolve_checkpoint(student), None, num_classes(cfg.data))
     res = evaluate_model(model, cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric)
-    from gaitcompress.export.bitops import bitops_report
+    from gaitcompress.quant.cost import bitops_report
 
     cost = bitops_report(model, cfg.data.train_frames, tuple(cfg.data.input_size)).as_cost()
     return {
@@ -67,7 +68,7 @@ def fp32_row(recipe: dict[str, Any], student: str, seeds: list[int], tracker: Tr
 
 
 def ptq_row(recipe: dict[str, Any], student: str, seeds: list[int], runs: Path) -> dict[str, Any]:
-    from gaitcompress.quant.ptq import run_ptq
+    from gaitcompress.export.ptq import run_ptq
     from gaitcompress.quant.qat import parse_quant_recipe
 
     outs = []
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         row_seeds = seeds
         overrides = [f"quant.checkpoint={args.student}", f"run_dir={runs / name}"]
         recipe = load_recipe(rd / f"{name}.yaml", overrides)
-        rows.append(_cached(runs / f"rows/{name}.json", lambda r=recipe, s=row_seeds: run_quantize_seeds(r, s)["row"]))
+        run = partial(run_quantize_seeds, recipe, row_seeds, reuse=True)  # finished seeds are read, not re-run
+        rows.append(_cached(runs / f"rows/{name}.json", lambda run=run: run().row))
         print(f"done {name}: mean@R1 {rows[-1]['metrics'].get('mean@R1')}", file=sys.stderr, flush=True)
         if name == "quant_qgait8" and (not only or "ptq8" in only):
             rows.append(_cached(runs / "rows/ptq8.json", lambda: ptq_row(base, args.student, seeds, runs)))
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append({**row, "method": row["method"] + suffix, "label": f"{row['label']} [{suffix.strip('-')}]"})
     dataset = dataset_info(parse_quant_recipe({**base, "quant": {**base["quant"], "checkpoint": args.student}}).data)
     dataset["test_frames"] = base["data"]["test_max_frames"]
-    command = "python -m gaitcompress.quant.table " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m gaitlab.quant_table " + shlex.join(argv if argv is not None else sys.argv[1:])
     checked = claims(rows)
     extra_notes = Path(args.notes).read_text() if args.notes else ""
     notes = setting_notes(dataset, seeds, rows) + "\n" + render_claims(checked) + extra_notes

@@ -12,7 +12,9 @@ import torch
 
 from gaitcompress.data.config import DataConfig
 from gaitcompress.data.loader import build_test_loader
-from gaitcompress.evaluation import EvalResult, Features, evaluate
+from gaitcompress.evaluation.extract import evaluate
+from gaitcompress.evaluation.features import Features
+from gaitcompress.evaluation.result import EvalResult
 from gaitcompress.progress import NULL, Tracker
 
 

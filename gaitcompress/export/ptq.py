@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.data.batch import Batch
 from gaitcompress.evaluation import evaluate_model
-from gaitcompress.export.bitops import bitops_report
 from gaitcompress.export.onnx_export import INPUT, InputSpec, export_onnx
 from gaitcompress.export.runtime import make_session
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.quant.cost import bitops_report
 from gaitcompress.train.config import TrainRecipe
 
 

@@ -1,6 +1,6 @@
 """Where the quantization error comes from: per-quantizer sensitivity of a calibrated (untrained) fake-quant model.
 
-    python -m gaitcompress.quant.sensitivity --student runs/synthgait/student_quick --preset w4a4 \
+    python -m gaitlab.quant_sensitivity --student runs/synthgait/student_quick --preset w4a4 \
         --out bench/results/qgait-sensitivity-synthgait
 
 The model is quantized with `QConfig.preset(preset, method=..., init=...)` and calibrated by one eval-mode forward
@@ -120,11 +120,11 @@ def recalibrate_bn(qmodel: nn.Module, batches: list[Any]) -> nn.Module:
 
 def _load_any(run: str, cfg: Any) -> nn.Module:
     """A QAT checkpoint (file or run folder) as its fake-quantized model, else an FP32 checkpoint as a float model."""
+    from gaitcompress import checkpoints as ckpt_io
     from gaitcompress.data import num_classes
     from gaitcompress.errors import GaitCompressError
-    from gaitcompress.models.checkpoint import load_checkpoint
-    from gaitcompress.quant.checkpoint import load_quantized
-    from gaitcompress.train import checkpoint as ckpt_io
+    from gaitcompress.models import load_checkpoint
+    from gaitcompress.quant import load_quantized
 
     try:
         return load_quantized(run)
@@ -153,12 +153,12 @@ CONFIGS: dict[str, dict[str, Any]] = {  # whole-model variants of --configs (QCo
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gaitcompress import checkpoints as ckpt_io
     from gaitcompress.data import num_classes
     from gaitcompress.evaluation import evaluate_model
-    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.models import load_checkpoint
     from gaitcompress.quant.qat import parse_quant_recipe
     from gaitcompress.recipe import load_recipe
-    from gaitcompress.train import checkpoint as ckpt_io
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--student", default="runs/synthgait/student_quick")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     fp32 = load_checkpoint(ckpt_io.resolve_checkpoint(args.student), None, num_classes(cfg.data)).eval()
     batches = _batches(cfg.data, args.batches, cfg.seed)
     qcfg = QConfig.preset(args.preset, method=args.method, init=args.init)
-    doc: dict[str, Any] = {"command": "python -m gaitcompress.quant.sensitivity " + shlex.join(argv or sys.argv[1:])}
+    doc: dict[str, Any] = {"command": "python -m gaitlab.quant_sensitivity " + shlex.join(argv or sys.argv[1:])}
     if not args.skip_per_quantizer:
         doc["per_quantizer"] = sensitivity(fp32, qcfg, batches)
     doc["configs"] = {}

@@ -1,6 +1,6 @@
 """What the export stage must show, measured and written to `bench/results/export-synthgait.{json,md}`.
 
-    python -m gaitcompress.export.report --fp32 runs/synthgait/student_quick \\
+    python -m gaitlab.export_report --fp32 runs/synthgait/student_quick \\
         --int8 w8a8-ort=runs/synthgait/export_qat/w8a8_ort --int8 w8a8-trt=runs/synthgait/export_qat/w8a8_trt \\
         --int8 w4a4-ort=runs/synthgait/export_qat/w4a4_ort --int8 w4a4-trt=runs/synthgait/export_qat/w4a4_trt
 
@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from gaitcompress.bench.device_runner import latency_summary, random_silhouettes, ratios, time_interleaved
-from gaitcompress.export.bitops import bitops_report
 from gaitcompress.export.onnx_export import InputSpec, export_onnx
 from gaitcompress.export.qdq import export_qdq
 from gaitcompress.export.runtime import fused_integer_nodes, make_session
 from gaitcompress.export.stage import ExportConfig, ExportResult, export_checkpoint
+from gaitcompress.quant.cost import bitops_report
 from gaitcompress.results import make_results, summarize, write_results
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += bitops_rows(args.frames)
     input_size = exported["fp32"].metadata["bitops"]["input"]
     dataset = {"name": "synthgait", "split": "test", "input": input_size, "frames": args.frames}
-    command = shlex.join(["python", "-m", "gaitcompress.export.report", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "-m", "gaitlab.export_report", *(sys.argv[1:] if argv is None else argv)])
     write_results(make_results("export-synthgait", rows, dataset, command, notes(rows)), args.out)
     for row in rows:
         lat = row.get("latency")

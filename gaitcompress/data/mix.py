@@ -4,7 +4,7 @@
       max_train_seqs_per_id: 2        # few real sequences per id (applies to the real part only)
       mix: {root: runs/synth/samples, ratio: 1.0, novel: true}
 
-The data package calls `mix_index` when `data.mix` is set, so every stage (teacher, student, QAT) trains on the
+The loader calls `mix_index` when `data.mix` is set, so every stage (teacher, student, QAT) trains on the
 union and `train_ids` / `num_classes` include the novel ids. Generated sequences of a real id are more samples
 of that class; novel ids (`syn…`) are new classes. `ratio` is the number of generated sequences kept per real
 training sequence (after the per-id limit), chosen by a seeded permutation; 0 keeps none. Only the training

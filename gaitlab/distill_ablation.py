@@ -1,6 +1,6 @@
 """The GaitKD ablation on SynthGait (issue 4): teacher, student alone, and each distillation recipe over seeds.
 
-    nice -n 10 python -m gaitcompress.distill.ablation --seeds 0,1,2 \\
+    nice -n 10 python -m gaitlab.distill_ablation --seeds 0,1,2 \\
         --out bench/results/distill-ablation-synthgait.json
 
 Runs go seed-major into `<runs>/<method>/seed<s>`, first for the rows GaitKD's claims rest on (student alone,
@@ -97,14 +97,14 @@ def run_ablation(
     teacher_recipe = load_recipe(RECIPES / ROWS[0][1])
     teacher_dir = teacher or Path(teacher_recipe["run_dir"])
     if _metrics(teacher_dir) is None:
-        run_train({**teacher_recipe, "run_dir": str(teacher_dir)})
+        run_train({**teacher_recipe, "run_dir": str(teacher_dir)}, resume=True)  # a killed run continues
     done: dict[str, dict[int, dict[str, float]]] = {"teacher": _teacher_row(teacher_dir, teacher_runs, seeds)}
     recipes = {method: load_recipe(RECIPES / name, overrides) for method, name, _ in ROWS[1:]}
     recipes["teacher"] = teacher_recipe
     data = parse_recipe(_without_distill(recipes["student"])).data
     costs = {method: _cost(recipe, data) for method, recipe in recipes.items()}
     argv = [a for a in sys.argv[1:] if a != "--table-only"]  # the command that makes the runs
-    command = "nice -n 10 python -m gaitcompress.distill.ablation " + shlex.join(argv)
+    command = "nice -n 10 python -m gaitlab.distill_ablation " + shlex.join(argv)
     rest = [m for m, _, _ in ROWS[1:] if m not in CLAIM_ROWS]
     order = [(m, s) for group in (CLAIM_ROWS, rest) for s in seeds for m in group]
     for method, seed in order:
@@ -115,7 +115,7 @@ def run_ablation(
             recipe = {**recipes[method], "seed": seed, "run_dir": str(run_dir)}
             if teacher is not None and "distill" in recipe:
                 recipe["distill"] = {**recipe["distill"], "teachers": [{"checkpoint": str(teacher)}]}
-            (run_distill if "distill" in recipe else run_train)(recipe, command=command)
+            (run_distill if "distill" in recipe else run_train)(recipe, command=command, resume=True)
         done.setdefault(method, {})[seed] = _metrics(run_dir)
         write_results(_table(done, recipes, costs, command), out)
     doc = _table(done, recipes, costs, command)
