@@ -24,7 +24,7 @@ from gaitcompress.data.loader import load_index
 from gaitcompress.evaluation import EvalResult, Reranker, evaluate_model
 from gaitcompress.harness import Run, SeedRuns, StageResult, run_stage, writing
 from gaitcompress.harness import run_seeds as run_seeds_loop
-from gaitcompress.models import create_model, load_checkpoint
+from gaitcompress.models import create_model
 from gaitcompress.models.cost import model_cost
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.results import make_results, summarize, write_results
@@ -172,7 +172,7 @@ def run_eval(
     if out is not None:
         ckpt_io.check_writable(Path(out).parent)
     path = ckpt_io.resolve_checkpoint(checkpoint)
-    model = load_checkpoint(path, name=cfg.model.name, num_classes=num_classes(cfg.data))
+    model = ckpt_io.load_model(path, name=cfg.model.name, num_classes=num_classes(cfg.data))  # any kind: FP32 or QAT
     device = resolve_device(cfg.train.device)
     evaluator = Evaluator(cfg, device, tracker, rerank)
     metrics = evaluator(model.to(device))
