@@ -65,3 +65,24 @@ def test_device_bench_script_without_torch(tmp_path):
     assert doc["schema"] == "gaitcompress.results/1"
     assert [r["method"] for r in doc["rows"]] == ["a", "b"]
     assert np.isfinite(doc["rows"][1]["latency"]["ratio_to"]["a"])
+
+
+def test_device_bench_openvino_without_torch(tmp_path):
+    import pytest
+
+    pytest.importorskip("openvino")
+    model = tmp_path / "m.onnx"
+    _tiny_onnx(model)
+    out = tmp_path / "lat.json"
+    code = (
+        "import sys, runpy; sys.modules['torch'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    script = str(ROOT / "bench" / "device_bench.py")
+    args = [f"a={model}", "--backend", "ov-cpu", "--threads", "1", "--size", "8", "6", "--frames", "4"]
+    cmd = [sys.executable, "-c", code, script, *args, "--rounds", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lat = json.loads(out.read_text())["rows"][0]["latency"]
+    assert lat["backend"] == "ov-cpu" and lat["runtime"]["precision"] == "f32" and lat["runtime"]["threads"] == "1"
+    assert lat["input"] == [8, 6] and len(lat["load_avg"]["before"]) == 3

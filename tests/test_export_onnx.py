@@ -214,3 +214,12 @@ def test_unwritable_folder_is_a_clear_error(model, tmp_path):
     (tmp_path / "file").write_text("")  # a folder below a regular file cannot exist, even for root
     with pytest.raises(GaitCompressError, match="not writable"):
         export_onnx(model, tmp_path / "file" / "out" / "m.onnx", "fp32", SPEC)
+
+
+@pytest.mark.parametrize(("fmt", "opset", "says"), [("int8", 21, "above 20"), ("fp32", 21, "above 20")])
+def test_opset_too_high_names_the_maximum(fmt, opset, says):
+    from gaitcompress.export.onnx_export import check_opset
+
+    with pytest.raises(GaitCompressError, match=says) as err:
+        check_opset(opset, fmt)
+    assert "need opset 13" not in err.value.message and "--opset 20" in err.value.hint

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Device-side latency runner: numpy + onnxruntime or TensorRT only — no torch, no gaitcompress.
+"""Device-side latency runner: numpy + onnxruntime, OpenVINO or TensorRT only — no torch, no gaitcompress.
 
 Copy this one file (it is also `bench/device_bench.py` at the repository top level) with your ONNX
-models or TensorRT engines to a Jetson or GPU server and run, for example:
+models, OpenVINO IR (.xml + .bin) or TensorRT engines to a Jetson, GPU server or Intel CPU box and run:
 
     python device_bench.py teacher=teacher.onnx w8a8=student_w8a8.onnx --backend ort-cpu \
         --frames 30 --batch 1 --rounds 50 --out latency.json --ratio-to teacher
+    python device_bench.py w8a8=student_w8a8.onnx --backend ov-cpu --threads 1 --ov-hint LATENCY
+
+`ov-cpu` runs ONNX files as they are (OpenVINO reads QDQ as INT8) or IR; its FP32 figure is taken with the
+precision hint f32 (OpenVINO's CPU default is BF16 where the CPU has it), and the hint, threads and runtime
+version go into every row's `runtime`. Input size and frames default to what the first model declares.
 
 Every model runs on the same random binary silhouettes; rounds are interleaved (each round times every
 model once, in a rotating order) so that a shared, noisy machine slows all of them alike, and the
@@ -111,14 +116,107 @@ def ort_runner(path: str, sils: np.ndarray, device: str = "cpu", threads: int = 
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise SystemExit(f"{path}: onnxruntime has no CUDA provider here; install onnxruntime-gpu or use ort-cpu")
     session = ort.InferenceSession(path, opts, providers=providers)
     feed = {session.get_inputs()[0].name: sils}
     return lambda: session.run(None, feed)
+
+
+def ort_info(threads: int = 0) -> dict[str, Any]:
+    """What an onnxruntime figure was taken with (recorded in every row)."""
+    import onnxruntime as ort
+
+    return {"runtime": "onnxruntime", "version": ort.__version__, "threads": threads or "default"}
+
+
+OV_HINTS = ("LATENCY", "THROUGHPUT")
+OV_PRECISIONS = ("f32", "bf16", "f16", "default")
+
+
+def ov_compile(path: str, threads: int = 0, hint: str = "LATENCY", precision: str = "f32", streams: int = 0) -> Any:
+    """An OpenVINO CPU compiled model of an ONNX file (QDQ read as INT8) or an IR `.xml`.
+
+    `precision` is INFERENCE_PRECISION_HINT for the float parts ('default' leaves OpenVINO's choice: BF16 on
+    CPUs with it); a precision the CPU lacks is refused (OPTIMIZATION_CAPABILITIES), not silently replaced.
+    """
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise SystemExit(f"{path}: backend ov-cpu needs the 'openvino' package ({exc})") from exc
+    if hint not in OV_HINTS or precision not in OV_PRECISIONS:
+        raise SystemExit(f"ov-cpu: hint must be one of {OV_HINTS}, precision one of {OV_PRECISIONS}")
+    core = ov.Core()
+    capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if precision not in ("f32", "default") and precision.upper() not in capabilities:
+        raise SystemExit(f"ov-cpu: this CPU does not support {precision} (capabilities: {', '.join(capabilities)})")
+    config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
+    if precision != "default":
+        config["INFERENCE_PRECISION_HINT"] = precision
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if streams:
+        config["NUM_STREAMS"] = streams
+    return core.compile_model(path, "CPU", config)
+
+
+def ov_info(compiled: Any) -> dict[str, Any]:
+    """The settings an OpenVINO figure was taken with, read back from the compiled model (not what was asked)."""
+    import openvino as ov
+
+    info: dict[str, Any] = {"runtime": "openvino", "version": ov.get_version()}
+    for key, prop in (
+        ("threads", "INFERENCE_NUM_THREADS"),
+        ("hint", "PERFORMANCE_HINT"),
+        ("precision", "INFERENCE_PRECISION_HINT"),
+        ("streams", "NUM_STREAMS"),
+    ):
+        value = compiled.get_property(prop)
+        info[key] = value.get_type_name() if hasattr(value, "get_type_name") else str(value)  # ov.Type → 'f32'
+    return info
+
+
+def ov_runner(
+    path: str, sils: np.ndarray, threads: int = 0, hint: str = "LATENCY", precision: str = "f32"
+) -> tuple[Runner, dict[str, Any]]:
+    """An OpenVINO CPU infer request as a runner, and the settings it runs with (`ov_info`)."""
+    compiled = ov_compile(path, threads, hint, precision)
+    request = compiled.create_infer_request()
+    feed = {0: sils}
+    return (lambda: request.infer(feed)), ov_info(compiled)
+
+
+def declared_input(path: str) -> dict[str, Any]:
+    """Input `height`, `width` (and `frames` where the file says) that a model file declares; {} when unknown.
+
+    ONNX: the `input` entry of gaitcompress metadata (its traced frame count included), else the input's static
+    dims; OpenVINO IR: the input's static dims. Engines and checkpoints declare nothing here.
+    """
+    if path.endswith(".onnx"):
+        import onnx
+
+        model = onnx.load(path, load_external_data=False)
+        meta = next((p.value for p in model.metadata_props if p.key == "input"), None)
+        if meta is not None:
+            spec = json.loads(meta)
+            out = {"height": int(spec["shape"][2]), "width": int(spec["shape"][3])}
+            return {**out, "frames": int(spec["traced_frames"])} if spec.get("traced_frames") else out
+        dims = [d.dim_value or None for d in model.graph.input[0].type.tensor_type.shape.dim]
+    elif path.endswith(".xml"):
+        import openvino as ov
+
+        shape = ov.Core().read_model(path).inputs[0].get_partial_shape()
+        dims = [d.get_length() if d.is_static else None for d in shape]
+    else:
+        return {}
+    if len(dims) != 4 or dims[2] is None or dims[3] is None:
+        return {}
+    return {"height": dims[2], "width": dims[3], **({"frames": dims[1]} if dims[1] else {})}
 
 
 def trt_runner(path: str, sils: np.ndarray) -> tuple[Runner, Callable[[Runner], float]]:
@@ -166,6 +264,17 @@ def trt_runner(path: str, sils: np.ndarray) -> tuple[Runner, Callable[[Runner], 
     return run, event_timer
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_flags() -> list[str]:
     wanted = ("avx", "fma", "sse4_2", "amx", "neon", "asimd")
     try:
@@ -179,25 +288,27 @@ def cpu_flags() -> list[str]:
 
 def environment() -> dict[str, Any]:
     env: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine()}
-    for mod in ("onnxruntime", "tensorrt"):
+    for mod in ("onnxruntime", "openvino", "tensorrt"):
         try:
             env[mod] = __import__(mod).__version__
         except ImportError:
             env[mod] = None
-    env.update(cpu=platform.processor() or platform.machine(), cpu_flags=cpu_flags(), cores=os.cpu_count())
+    env.update(cpu=cpu_model(), cpu_flags=cpu_flags(), cores=os.cpu_count(), load_avg=list(os.getloadavg()))
     return env
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help="NAME=PATH (.onnx or .engine/.plan)")
-    parser.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "trt"])
+    parser.add_argument("models", nargs="+", help="NAME=PATH (.onnx, OpenVINO .xml, or .engine/.plan)")
+    parser.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "ort-cuda", "ov-cpu", "trt"])
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--size", type=int, nargs=2, default=(64, 44), metavar=("H", "W"))
+    parser.add_argument("--frames", type=int, default=None, help="frames per sequence (default: declared, else 30)")
+    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="default: declared")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = the runtime's default)")
+    parser.add_argument("--ov-hint", default="LATENCY", choices=OV_HINTS, help="ov-cpu PERFORMANCE_HINT")
+    parser.add_argument("--ov-precision", default="f32", choices=OV_PRECISIONS, help="ov-cpu INFERENCE_PRECISION_HINT")
     parser.add_argument("--ratio-to", default=None, help="model NAME that ratios are relative to")
     parser.add_argument("--out", default="latency.json")
     args = parser.parse_args(argv)
@@ -208,26 +319,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not Path(path).is_file():
             parser.error(f"{item!r}: expected NAME=PATH to an existing file")
         models[name] = path
-    sils = random_silhouettes(args.batch, args.frames, *args.size)
-    runners, timers = {}, {}
+    declared = declared_input(next(iter(models.values())))
+    size = tuple(args.size) if args.size else (declared.get("height", 64), declared.get("width", 44))
+    frames = args.frames or declared.get("frames", 30)
+    sils = random_silhouettes(args.batch, frames, *size)
+    runners, timers, infos = {}, {}, {}
     for name, path in models.items():
         if args.backend == "trt":
             runners[name], timers[name] = trt_runner(path, sils)
+            infos[name] = {"runtime": "tensorrt"}
+        elif args.backend == "ov-cpu":
+            runners[name], infos[name] = ov_runner(path, sils, args.threads, args.ov_hint, args.ov_precision)
         else:
             runners[name] = ort_runner(path, sils, "cuda" if args.backend == "ort-cuda" else "cpu", args.threads)
+            infos[name] = ort_info(args.threads)
+    load_before = list(os.getloadavg())
     samples = time_interleaved(runners, args.rounds, args.warmup, timers=timers)
+    load = {"before": load_before, "after": list(os.getloadavg())}
     reference = args.ratio_to or next(iter(models))
     rel = ratios(samples, reference)
     rows = []
     for name, ms in samples.items():
-        lat = latency_summary(ms, args.batch, args.frames, args.backend)
-        lat["ratio_to"] = {reference: rel[name]}
+        lat = latency_summary(ms, args.batch, frames, args.backend)
+        lat.update(ratio_to={reference: rel[name]}, runtime=infos[name], load_avg=load, input=list(size))
         rows.append({"method": name, "label": models[name], "latency": lat})
     doc = {
         "schema": SCHEMA,
         "name": "device-latency",
         "command": " ".join(sys.argv),
-        "dataset": {"name": "random-silhouettes", "input": list(args.size), "frames": args.frames},
+        "dataset": {"name": "random-silhouettes", "input": list(size), "frames": frames},
         "environment": {**environment(), "peak_rss_mb": peak_rss_mb()},
         "rows": rows,
     }
@@ -238,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{row['method']:>16}  p50 {lat['p50_ms']:8.2f} ms  p90 {lat['p90_ms']:8.2f}  "
             f"p99 {lat['p99_ms']:8.2f}  ×{lat['ratio_to'][reference]:.3f} of {reference}"
         )
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({size[0]}×{size[1]}, {frames} frames, batch {args.batch})")
     return 0
 
 

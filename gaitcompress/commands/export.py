@@ -16,7 +16,7 @@ PlacementOpt = Annotated[
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder (default: <checkpoint folder>/export).")]
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames per sequence to trace and to cost.")]
-OpsetOpt = Annotated[int, typer.Option("--opset", help="ONNX opset (int8 needs ≥ 13).")]
+OpsetOpt = Annotated[int, typer.Option("--opset", help="ONNX opset: 11..20 (int8: 13..20).")]
 VerifyOpt = Annotated[bool, typer.Option("--verify", help="Parity with PyTorch on the recipe's test set.")]
 TrtOpt = Annotated[bool, typer.Option("--trt", help="Also build a TensorRT engine here (needs tensorrt).")]
 PartsOpt = Annotated[bool, typer.Option("--parts", help="Also output strip features `parts` (for re-ranking).")]

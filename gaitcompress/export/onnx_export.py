@@ -76,9 +76,15 @@ class DeployWrapper(nn.Module):
 
 
 def check_opset(opset: int, fmt: str) -> None:
-    """Refuse opsets the requested format cannot be written in (before anything is traced)."""
+    """Refuse opsets the requested format cannot be written in (before anything is traced), naming the bound."""
     low = MIN_OPSET[fmt]
-    if not low <= opset <= MAX_OPSET:
+    if opset > MAX_OPSET:
+        raise GaitCompressError(
+            f"opset {opset} is above {MAX_OPSET}, the highest torch's ONNX exporter writes; supported for {fmt}: "
+            f"{low}..{MAX_OPSET}",
+            f"pass --opset {MAX_OPSET} (or leave the default {DEFAULT_OPSET})",
+        )
+    if opset < low:
         why = " (per-channel QuantizeLinear/DequantizeLinear need opset 13)" if fmt == "int8" else ""
         raise GaitCompressError(
             f"opset {opset} cannot hold a {fmt} export{why}; supported: {low}..{MAX_OPSET}",
