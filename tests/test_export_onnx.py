@@ -223,3 +223,21 @@ def test_opset_too_high_names_the_maximum(fmt, opset, says):
     with pytest.raises(GaitCompressError, match=says) as err:
         check_opset(opset, fmt)
     assert "need opset 13" not in err.value.message and "--opset 20" in err.value.hint
+
+
+def test_openvino_ir_runs_the_export_as_it_is(model, sils, exported, tmp_path):
+    ov = pytest.importorskip("openvino")
+    from gaitcompress.bench.device_runner import ov_compile
+    from gaitcompress.export.openvino_ir import onnx_to_ir
+
+    fp32 = export_onnx(model, tmp_path / "m.onnx", "fp32", SPEC)
+    xml = onnx_to_ir(fp32)
+    assert xml.with_suffix(".bin").is_file() and not list(tmp_path.glob(".*tmp*"))
+    assert ov.Core().read_model(str(xml)).get_rt_info(["gaitcompress", "format"]).astype(str) == "fp32"
+    x = sils.numpy()  # batch 3, 5 frames: the IR keeps the dynamic axes
+    out = ov_compile(str(xml), threads=1)({0: x})[0]
+    np.testing.assert_allclose(out, make_session(fp32).run(None, {"sils": x})[0], atol=1e-4)
+    q = onnx_to_ir(exported[("w8a8", "ort")][1], tmp_path / "q.xml")  # QDQ read as INT8 (FakeQuantize)
+    emb = ov_compile(str(q), threads=1)({0: x})[0]
+    ref = make_session(exported[("w8a8", "ort")][1]).run(None, {"sils": x})[0]
+    assert np.corrcoef(emb.ravel(), ref.ravel())[0, 1] > 0.99  # integer kernels differ in rounding, not in meaning

@@ -21,6 +21,9 @@ VerifyOpt = Annotated[bool, typer.Option("--verify", help="Parity with PyTorch o
 TrtOpt = Annotated[bool, typer.Option("--trt", help="Also build a TensorRT engine here (needs tensorrt).")]
 PartsOpt = Annotated[bool, typer.Option("--parts", help="Also output strip features `parts` (for re-ranking).")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Variant of an OpenGait checkpoint (default gaitbase).")]
+OpenvinoOpt = Annotated[
+    bool, typer.Option("--openvino", help="Also write the OpenVINO IR (.xml + .bin) of the ONNX (needs openvino).")
+]
 
 
 def export(
@@ -34,13 +37,27 @@ def export(
     trt: TrtOpt = False,
     parts: PartsOpt = False,
     name: NameOpt = None,
+    openvino: OpenvinoOpt = False,
 ) -> None:
-    """Export a checkpoint to ONNX; print its cost, fused integer kernels and (with --verify) parity."""
+    """Export a checkpoint to ONNX; print its cost, fused integer kernels and (with --verify) parity.
+
+    Example: gaitcompress export runs/synthgait/quant_qgait8 --format int8 --openvino
+    """
     from gaitcompress.export.stage import ExportConfig, export_checkpoint
 
+    if openvino:
+        from gaitcompress.export.openvino_ir import import_openvino
+
+        import_openvino()  # refuse before any work is done
     cfg = ExportConfig(format, placement, out_dir and str(out_dir), frames, opset, parts, verify, trt, name)
     result = export_checkpoint(checkpoint, cfg, RichTracker())
     out.print(_table(result))
+    if openvino:
+        from gaitcompress.export.openvino_ir import onnx_to_ir
+
+        out.print(
+            f"OpenVINO IR: {onnx_to_ir(result.onnx)} (+ .bin); run it with: gaitcompress bench m=… --backend ov-cpu"
+        )
 
 
 def _table(result):
