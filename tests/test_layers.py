@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("export", ("gaitcompress.export",)),
     ("bench", ("gaitcompress.bench",)),
     ("stages", ("gaitcompress.train.stage", "gaitcompress.distill.stage", "gaitcompress.quant.qat",
-                "gaitcompress.rerank.stage", "gaitcompress.synth.stage", "gaitcompress.export.stage")),
+                "gaitcompress.quant.calibrate", "gaitcompress.rerank.stage", "gaitcompress.synth.stage",
+                "gaitcompress.export.stage")),
     ("pipeline", ("gaitcompress.pipeline",)),
     ("cli", ("gaitcompress.commands", "gaitcompress.cli")),
     # experiment drivers: gaitlab, plus the two argparse drivers still inside the library (issue 18 moves them)

@@ -1,4 +1,4 @@
-"""quantize_model: swaps, placements, float keys kept, input untouched, BasicBlock re-statement exact."""
+"""quantize_model: swaps, placements, float keys kept, input untouched, a quantized block runs the float forward."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from gaitcompress.models import create_model
+from gaitcompress.models.gaitbase import BasicBlock
 from gaitcompress.quant import QConfig, quantize_model, quantizers
-from gaitcompress.quant.layers import QuantBasicBlock, QuantConv2d, QuantSeparateFCs
+from gaitcompress.quant.layers import QuantAdd, QuantConv2d, QuantSeparateFCs
 from gaitcompress.quant.quantizers import FixedQuantizer, LsqQuantizer
 
 
@@ -29,7 +30,7 @@ def test_keeps_float_keys_and_does_not_mutate(model):
     assert set(before) <= set(q.state_dict())
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
-    assert not any(isinstance(m, (QuantConv2d, QuantBasicBlock)) for m in model.modules())
+    assert not any(isinstance(m, (QuantConv2d, QuantAdd)) for m in model.modules())
     q.load_state_dict(model.state_dict(), strict=False)  # a float checkpoint loads into the quantized model
 
 
@@ -40,18 +41,19 @@ def test_swaps_and_placement_trt(model):
     assert isinstance(q.FCs, QuantSeparateFCs) and type(q.BNNecks).__name__ == "BNNeck"  # classifier stays FP32
     stem = q.Backbone.forward_block.conv1.conv
     assert isinstance(stem.input_quant, FixedQuantizer) and stem.input_quant.signed  # trt 8-bit: int8, step 1/127
-    blocks = [m for m in q.modules() if isinstance(m, QuantBasicBlock)]
-    assert all(b.input_quant is not None and b.main_quant is None and b.output_quant is None for b in blocks)
-    assert all((b.residual_quant is not None) == (b.downsample is not None) for b in blocks)
+    blocks = [m for m in q.modules() if isinstance(m, BasicBlock)]
+    assert blocks and all(isinstance(b.add, QuantAdd) for b in blocks)
+    assert all(b.input_quant is not None and b.add.main_quant is None and b.output_quant is None for b in blocks)
+    assert all((b.add.residual_quant is not None) == (b.downsample is not None) for b in blocks)
     assert all(b.conv1.input_quant is None and b.conv2.input_quant is not None for b in blocks)
     assert all(q_.signed for q_ in quantizers(q).values())  # no uint8 anywhere in a trt w8a8 model
 
 
 def test_placement_ort_and_bits(model):
     q = quantize_model(model, QConfig.preset("w4a4", placement="ort", first_last_bits=8))
-    blocks = [m for m in q.modules() if isinstance(m, QuantBasicBlock)]
+    blocks = [m for m in q.modules() if isinstance(m, BasicBlock)]
     assert blocks[0].input_quant is not None and all(b.input_quant is None for b in blocks[1:])
-    assert all(b.main_quant.signed and not b.output_quant.signed for b in blocks)
+    assert all(b.add.main_quant.signed and not b.output_quant.signed for b in blocks)
     stem = q.Backbone.forward_block.conv1.conv
     assert stem.weight_quant.bits == 8 and stem.input_quant.bits == 8 and not stem.input_quant.signed
     assert q.FCs.weight_quant.bits == 8 and q.FCs.input_quant.bits == 8
@@ -60,11 +62,18 @@ def test_placement_ort_and_bits(model):
     assert over.Backbone.forward_block.layer4[0].conv2.weight_quant.bits == 8
 
 
-def test_basic_block_restatement_is_exact(model):
-    for block in [m for m in model.modules() if type(m).__name__ == "BasicBlock"]:
-        wrapped = QuantBasicBlock(block, None, None)
+def test_a_quantized_block_runs_the_float_blocks_forward(model):
+    """No re-stated forward: with its quantizers removed a quantized block computes exactly the float block."""
+    q = quantize_model(model, QConfig.preset("w4a4", placement="ort"))
+    for path, block in [(p, m) for p, m in model.named_modules() if isinstance(m, BasicBlock)]:
+        twin = q.get_submodule(path)
+        assert type(twin) is BasicBlock and type(twin).forward is BasicBlock.forward
+        twin.input_quant = twin.output_quant = twin.add.main_quant = twin.add.residual_quant = None
+        for layer in twin.modules():
+            if isinstance(layer, QuantConv2d):
+                layer.input_quant, layer.weight_quant = None, torch.nn.Identity()
         x = torch.rand(2, block.conv1.in_channels, 8, 6)
-        assert torch.equal(wrapped(x), block(x))
+        assert torch.equal(twin.eval()(x), block.eval()(x))
 
 
 def test_quantized_forward_close_at_8_bits_and_stem_exact(model):

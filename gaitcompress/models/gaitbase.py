@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from gaitcompress.models.base import PartGaitModel
-from gaitcompress.models.layers import SetBlock
+from gaitcompress.models.layers import Add, SetBlock
 from gaitcompress.models.registry import register_model
 from gaitcompress.recipe import from_dict
 
@@ -40,6 +40,8 @@ class BasicBlock(nn.Module):
 
     Two activation modules, so hooks can tell them apart: `relu1` inside the block and `relu` on the
     block output (a forward-pre-hook on `relu` reads the block's pre-activation, what AB distillation uses).
+    The residual add is a module (`add`, no parameters) that quantization swaps for its quantized twin, so this
+    forward is the only one: a quantized block runs it too.
     """
 
     def __init__(
@@ -61,13 +63,14 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_channels, channels, 1, stride, bias=False), norm_layer(channels)
             )
+        self.add = Add()
         self.relu = act_layer()
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + shortcut)
+        return self.relu(self.add(out, shortcut))
 
 
 class ResNet9(nn.Module):

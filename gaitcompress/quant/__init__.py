@@ -25,9 +25,10 @@ Rules for exporters:
 - `QuantSeparateFCs` quantizes its weight in the grouped-1×1-conv layout `fc_bin.permute(0, 2, 1).reshape(P·Cout,
   Cin)` (use `layer.grouped_weight()`), so its `axis` 0 has P·Cout channels.
 - Where each quantizer sits: `QuantConv2d/QuantLinear/QuantSeparateFCs.input_quant` on the layer input (None where
-  the enclosing `QuantBasicBlock.input_quant` already quantizes that tensor), `.weight_quant` on the weight;
-  `QuantBasicBlock.input_quant` (block input x: conv1, downsample conv and identity), `.residual_quant` (downsample
-  output, the Add's residual branch), `.main_quant` (bn2 output, `ort` only), `.output_quant` (relu(add), `ort` only).
+  the enclosing block's `input_quant` already quantizes that tensor), `.weight_quant` on the weight; a quantized
+  `BasicBlock`'s `input_quant` (block input x: conv1, downsample conv and identity) and `.output_quant` (relu(add),
+  `ort` only); its `add` (`QuantAdd`): `.residual_quant` (downsample output, the Add's residual branch) and
+  `.main_quant` (bn2 output, `ort` only).
   See `gaitcompress.quant.prepare` for the placement rules, `quantizers(model)` to list them all.
 - Containers: signed grids fit int8; unsigned grids are uint8 at 8 bits (only in the `ort` placement) and fit int8
   below 8 bits (w4a4's [0, 15]). A `trt` model has no unsigned 8-bit quantizer, so it exports as pure int8.

@@ -28,9 +28,10 @@ import torch
 from torch import nn
 
 from gaitcompress.models.cost import model_cost
+from gaitcompress.models.gaitbase import BasicBlock
 from gaitcompress.models.hooks import forward_with_hooks
 from gaitcompress.models.layers import BNNeck, SeparateFCs
-from gaitcompress.quant.layers import QuantBasicBlock, QuantConv2d, QuantLinear, QuantSeparateFCs
+from gaitcompress.quant.layers import QuantConv2d, QuantLinear, QuantSeparateFCs
 from gaitcompress.quant.quantizers import Quantizer
 
 SKIPPED = (BNNeck,)  # layers layer_macs reports that the deployed graph does not run (the training-only classifier)
@@ -41,12 +42,12 @@ COUNTED = "convolutions + per-part FC (BNNeck classifier, BN, pooling, activatio
 def layer_bits(model: nn.Module) -> dict[str, tuple[int, int]]:
     """Module path → (weight bits, input activation bits) of every quantized conv / linear / per-part FC.
 
-    A conv without its own `input_quant` inside a `QuantBasicBlock` (conv1, the downsample conv) reads the block's
+    A conv without its own `input_quant` inside a quantized `BasicBlock` (conv1, the downsample conv) reads the block's
     `input_quant`; in the `ort` placement later blocks have none either and read the previous block's `output_quant`.
     """
     bits: dict[str, tuple[int, int]] = {}
     carried: int | None = None  # activation bits of the tensor flowing out of the previous block
-    blocks = {p: m for p, m in model.named_modules() if isinstance(m, QuantBasicBlock)}
+    blocks = {p: m for p, m in model.named_modules() if isinstance(m, BasicBlock) and hasattr(m, "input_quant")}
     block_input: dict[str, int] = {}
     for path, block in blocks.items():
         q = block.input_quant

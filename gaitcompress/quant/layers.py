@@ -1,8 +1,9 @@
 """Quantized layers: the float layer plus quantizer sub-modules (Brevitas style), so float state-dict keys survive.
 
 `QuantConv2d`, `QuantLinear` and `QuantSeparateFCs` add `weight_quant` and (optionally) `input_quant` to the float
-layer's own parameters; `QuantBasicBlock` wraps a ResNet BasicBlock's existing sub-modules and adds the quantizers of
-the residual Add. Every `from_float` copies the float module's parameters and buffers; the input is never mutated.
+layer's own parameters; `QuantAdd` is the residual `Add` module with quantized inputs, and `quantize_block_io` adds a
+block's input/output quantizers through hooks, so a quantized residual block runs the float block's own forward.
+Every `from_float` copies the float module's parameters and buffers; the input is never mutated.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gaitcompress.models.layers.separate_fcs import SeparateFCs
+from gaitcompress.models.layers import Add, SeparateFCs
 from gaitcompress.quant.quantizers import Quantizer
 
 
@@ -116,49 +117,49 @@ class QuantSeparateFCs(SeparateFCs):
         return out.permute(1, 2, 0).contiguous()  # [N, Cout, P]
 
 
-class QuantBasicBlock(nn.Module):
-    """A ResNet BasicBlock re-stated with the residual Add's quantizers, holding the float block's own sub-modules.
+class QuantAdd(Add):
+    """The residual `Add` with its inputs fake-quantized: `Q_main(main) + Q_res(residual)` (either may be None).
 
-    `gaitcompress.models.gaitbase.BasicBlock` computes `relu(bn2(conv2(relu1(bn1(conv1(x))))) + shortcut(x))` with
-    the Add inline, where no hook can reach it; this wrapper re-states that forward over the *same* sub-modules
-    (same names, so state-dict keys and distillation taps such as `layer3.0.relu` are unchanged) and adds:
-
-    - `input_quant` on the block input x, shared by conv1, the downsample conv and the identity branch
-      (one quantizer per tensor, so an exporter puts one Q/DQ pair on x);
-    - `residual_quant` on the downsample output (the residual branch of the Add), when there is a downsample;
-    - `ort` placement only: `main_quant` on bn2's output (signed; the Add's other input) and `output_quant` on the
-      block output relu(add) (unsigned), so onnxruntime can fuse QLinearAdd; a following block then needs no
-      `input_quant` (quantize_model leaves it `None`).
-    `conv1` and the downsample conv carry no `input_quant` of their own; `conv2.input_quant` quantizes relu1's output.
-    With every quantizer removed it computes exactly the float block (checked by `tests/test_quant_prepare.py`).
+    - `residual_quant` quantizes the residual branch when it is computed (a downsample conv + BN), not when it is
+      the block input itself (already quantized once by the block's `input_quant`);
+    - `main_quant` (`ort` placement only) quantizes bn2's output, so onnxruntime can fuse QLinearAdd.
     """
 
-    CHILDREN = ("conv1", "bn1", "relu1", "conv2", "bn2", "downsample", "relu")
-
-    def __init__(
-        self,
-        block: nn.Module,
-        input_quant: Quantizer | None,
-        residual_quant: Quantizer | None,
-        main_quant: Quantizer | None = None,
-        output_quant: Quantizer | None = None,
-    ) -> None:
-        super().__init__()
-        for name in self.CHILDREN:
-            setattr(self, name, getattr(block, name))
-        self.input_quant = input_quant
-        self.residual_quant = residual_quant
-        self.main_quant = main_quant
-        self.output_quant = output_quant
+    main_quant: Quantizer | None
+    residual_quant: Quantizer | None
 
     @classmethod
-    def matches(cls, module: nn.Module) -> bool:
-        """Whether `module` is a BasicBlock with exactly the structure this wrapper re-states."""
-        return type(module).__name__ == "BasicBlock" and all(hasattr(module, n) for n in cls.CHILDREN)
+    def from_float(cls, add: Add, main_quant: Quantizer | None, residual_quant: Quantizer | None) -> QuantAdd:
+        q = cls()
+        q.train(add.training)
+        q.main_quant = main_quant
+        q.residual_quant = residual_quant
+        return q
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = _maybe(self.input_quant, x)
-        shortcut = x if self.downsample is None else _maybe(self.residual_quant, self.downsample(x))
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = _maybe(self.main_quant, self.bn2(self.conv2(out)))
-        return _maybe(self.output_quant, self.relu(out + shortcut))
+    def forward(self, main: Tensor, residual: Tensor) -> Tensor:
+        return _maybe(self.main_quant, main) + _maybe(self.residual_quant, residual)
+
+
+def quantize_block_io(block: nn.Module, input_quant: Quantizer | None, output_quant: Quantizer | None) -> nn.Module:
+    """Quantize a residual block's input and output without touching its forward (hooks, quantizers as children).
+
+    `input_quant` quantizes the block input x once for conv1, the downsample conv and the identity branch (one
+    quantizer per tensor, so an exporter puts one Q/DQ pair on x); `output_quant` (`ort` only) quantizes the block
+    output relu(add), so the next block needs no `input_quant`. The quantizers are the block's children
+    `input_quant` / `output_quant`, so their state-dict keys sit beside the block's own.
+    """
+    block.input_quant = input_quant
+    block.output_quant = output_quant
+    if input_quant is not None:
+        block.register_forward_pre_hook(_quantize_input)
+    if output_quant is not None:
+        block.register_forward_hook(_quantize_output)
+    return block
+
+
+def _quantize_input(block: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    return (_maybe(block.input_quant, args[0]), *args[1:])
+
+
+def _quantize_output(block: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> Tensor:
+    return _maybe(block.output_quant, out)

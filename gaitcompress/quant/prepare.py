@@ -1,14 +1,15 @@
 """Model preparation: `QConfig` (what to quantize, at which bits, where) and `quantize_model` (the swap).
 
 `quantize_model(model, qcfg)` deep-copies the float model and walks it; it never edits model code. Swaps go through
-one explicit table, `SWAPS` (float class → quant class), plus the BasicBlock wrapper for the residual Add:
+one explicit table, `SWAPS` (float class → quant class), and finds every layer by its type (never by class name):
 
 | float                         | quantized            | quantizers added                                         |
 |-------------------------------|----------------------|----------------------------------------------------------|
 | `nn.Conv2d`                   | `QuantConv2d`        | `weight_quant` (per out-channel), `input_quant`          |
 | `nn.Linear`                   | `QuantLinear`        | `weight_quant` (per out-channel), `input_quant`          |
 | `SeparateFCs` (per-part FC)   | `QuantSeparateFCs`   | `weight_quant` (per part·out-channel), `input_quant`     |
-| ResNet `BasicBlock`           | `QuantBasicBlock`    | `input_quant`, `residual_quant` (ort: + main, output) |
+| residual `Add` (models.layers) | `QuantAdd`          | `residual_quant` (downsample branch) (ort: + `main_quant`) |
+| ResNet `BasicBlock`           | the same block       | `input_quant` (block input), ort: `output_quant` (hooks)  |
 
 Placements (DESIGN §10), decided here because they decide which quantizers exist:
 - `trt`: symmetric int8 Q/DQ on the inputs of every Conv/MatMul and on the residual branch of each Add. TensorRT has
@@ -31,12 +32,14 @@ import copy
 import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
+from functools import partial
 
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError, did_you_mean
-from gaitcompress.models.layers.separate_fcs import SeparateFCs
-from gaitcompress.quant.layers import QuantBasicBlock, QuantConv2d, QuantLinear, QuantSeparateFCs
+from gaitcompress.models.gaitbase import BasicBlock
+from gaitcompress.models.layers import Add, BNNeck, SeparateFCs
+from gaitcompress.quant.layers import QuantAdd, QuantConv2d, QuantLinear, QuantSeparateFCs, quantize_block_io
 from gaitcompress.quant.quantizers import (
     DorefaQuantizer,
     FixedQuantizer,
@@ -53,7 +56,7 @@ SWAPS: dict[type[nn.Module], type[nn.Module]] = {
     SeparateFCs: QuantSeparateFCs,
 }
 UNSUPPORTED = (nn.modules.conv._ConvNd, nn.Linear)  # compute layers that must not stay float silently
-SKIP_CLASSES = ("BNNeck",)  # training-only heads, kept FP32
+SKIP: tuple[type[nn.Module], ...] = (BNNeck,)  # training-only heads, kept FP32
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,8 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
     conv and the last swapped layer (the per-part FC in GaitBase) take `qcfg.first_last_bits` when it is set.
     """
     model = copy.deepcopy(model)
-    skip_roots = [p for p, m in model.named_modules() if type(m).__name__ in SKIP_CLASSES]
-    blocks = {p for p, m in model.named_modules() if QuantBasicBlock.matches(m) and not _skipped(p, skip_roots)}
+    skip_roots = [p for p, m in model.named_modules() if isinstance(m, SKIP)]
+    blocks = {p for p, m in model.named_modules() if isinstance(m, BasicBlock) and not _skipped(p, skip_roots)}
     targets = [(p, m) for p, m in model.named_modules() if type(m) in SWAPS and p and not _skipped(p, skip_roots)]
     if not targets:
         raise GaitCompressError(
@@ -190,18 +193,15 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
         _, ab = qcfg.bits_for(path, False)
         ort = qcfg.placement == "ort"
         post_relu_signed = not unsigned_fits(ab, qcfg.placement)
-        wrapped = QuantBasicBlock(
-            block,
-            input_quant=None
-            if previous_has_output
-            else act_quantizer(qcfg.method, ab, init=qcfg.init, signed=post_relu_signed),
-            residual_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=True)
-            if block.downsample is not None
-            else None,
-            main_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=True) if ort else None,
-            output_quant=act_quantizer(qcfg.method, ab, init=qcfg.init, signed=False) if ort else None,
-        )
-        _set(model, path, wrapped)
+        act = partial(act_quantizer, qcfg.method, ab, init=qcfg.init)
+        input_quant = None if previous_has_output else act(signed=post_relu_signed)
+        residual_quant = act(signed=True) if block.downsample is not None else None
+        main_quant = act(signed=True) if ort else None
+        output_quant = act(signed=False) if ort else None
+        if not isinstance(block.add, Add):
+            raise GaitCompressError(f"{path}.add is {type(block.add).__name__}, not the residual Add module")
+        block.add = QuantAdd.from_float(block.add, main_quant, residual_quant)
+        quantize_block_io(block, input_quant, output_quant)
         previous_has_output = ort
     return model
 

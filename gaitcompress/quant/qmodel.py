@@ -8,6 +8,7 @@ dict); `'model'` is the quantized model's state dict = the float keys + the quan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,24 @@ def model_from_qat(
     model = create_model(spec["name"], **dict(spec.get("kwargs", {})))
     qmodel = quantize_model(model, from_dict(QConfig, ckpt["qconfig"], f"{path}: qconfig"))
     try:
-        qmodel.load_state_dict(ckpt["model"])
+        qmodel.load_state_dict(_renamed(ckpt["model"], qmodel.state_dict()))
     except RuntimeError as exc:
         raise GaitCompressError(f"{path}: weights do not fit the quantized {spec['name']} ({exc})") from exc
     return qmodel
+
+
+_BEFORE_ADD = re.compile(r"^(.*)\.(residual_quant|main_quant)\.(.*)$")  # keys before the Add was a module
+
+
+def _renamed(state: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """QAT checkpoints written before the residual add became a module keep `block.residual_quant.step` where the
+    quantizer is now `block.add.residual_quant.step` (same tensor): rename such keys, leave every other as it is."""
+    out = {}
+    for key, value in state.items():
+        match = _BEFORE_ADD.match(key)
+        moved = f"{match[1]}.add.{match[2]}.{match[3]}" if match else key
+        out[moved if key not in own and moved in own else key] = value
+    return out
 
 
 def load_quantized(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
