@@ -24,26 +24,37 @@ PartitionOpt = Annotated[Path | None, typer.Option(help="Partition JSON (default
 @app.command("synth")
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (OpenGait layout + partition.json).")],
-    ids: Annotated[int, typer.Option(help="Subjects 001..N.")] = 50,
-    train: Annotated[int, typer.Option(help="The first N subjects form TRAIN_SET, the rest TEST_SET.")] = 30,
-    seed: Annotated[int, typer.Option(help="Everything generated is a function of this seed.")] = 0,
-    frames: Annotated[int, typer.Option(help="Frames per sequence.")] = 30,
-    difficulty: Annotated[float, typer.Option(help="0 clean … 1 default … 3 hard (session drift, nuisance).")] = 1.0,
+    preset: Annotated[
+        str, typer.Option(help="default: CASIA-B-like, 50 ids × 110 sequences; many: Gait3D-like, 1,200 ids × 6.")
+    ] = "default",
+    ids: Annotated[int | None, typer.Option(help="Subjects 1..N (default: the preset's).")] = None,
+    train: Annotated[int | None, typer.Option(help="The first N subjects form TRAIN_SET, the rest TEST_SET.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Everything generated is a function of this seed.")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames per sequence.")] = None,
+    difficulty: Annotated[
+        float | None, typer.Option(help="0 clean … 1 default … 3 hard (session drift, nuisance).")
+    ] = None,
     views: Annotated[
-        str, typer.Option(help="Comma-separated azimuths in degrees.")
-    ] = "0,18,36,54,72,90,108,126,144,162,180",
+        str | None, typer.Option(help=f"Comma-separated azimuths in degrees (default preset: {CASIAB_VIEWS}).")
+    ] = None,
     processes: Annotated[int, typer.Option(help="Worker processes (the bytes do not depend on it).")] = 2,
 ) -> None:
-    """Generate a SynthGait set (CASIA-B-like types nm/bg/cl and 11 views) in the OpenGait layout."""
-    from gaitcompress.data.synthgait import SynthConfig
+    """Generate a SynthGait set in the OpenGait layout: a preset, with any of its settings overridden."""
+    from dataclasses import replace
+
+    from gaitcompress.data.synthgait.config import preset as named_preset
     from gaitcompress.data.synthgait.writer import generate
 
-    cfg = SynthConfig(ids, train, frames, seed, difficulty, tuple(int(v) for v in views.split(",")))
+    given = {"ids": ids, "train": train, "seed": seed, "frames": frames, "difficulty": difficulty,
+             "views": views and tuple(int(v) for v in views.split(","))}  # fmt: skip
+    cfg = replace(named_preset(preset), **{k: v for k, v in given.items() if v is not None})
     start = time.perf_counter()
     root = generate(cfg, out_dir, RichTracker(), processes)
-    size = sum(p.stat().st_size for p in root.rglob("*.pkl"))
-    out.print(f"{root}: {ids} ids × {len(cfg.types)} types × {len(cfg.views)} views, {size / 1e6:.0f} MB, "
-              f"{time.perf_counter() - start:.1f} s, settings hash {cfg.digest()}")  # fmt: skip
+    seconds = time.perf_counter() - start
+    files = list(root.rglob("*.pkl"))
+    size = sum(p.stat().st_size for p in files)
+    out.print(f"{root}: {cfg.ids} ids ({cfg.train} train), {len(files)} sequences ({cfg.layout} layout), "
+              f"{size / 1e6:.0f} MB, {seconds:.1f} s, settings hash {cfg.digest()}")  # fmt: skip
 
 
 @app.command("show")
@@ -73,8 +84,8 @@ def check(
 ) -> None:
     """Index and validate every file, print counts, and the GEI-NN rank-1 table of the test split."""
     from gaitcompress.data import DataConfig
-    from gaitcompress.data.gei import gei_baseline, same_view_rank1
     from gaitcompress.data.loader import load_index
+    from gaitcompress.evaluation.gei import gei_baseline, same_view_rank1
 
     cfg = DataConfig(dataset=root.name, root=str(root), partition=partition and str(partition), on_bad=on_bad,
                      protocol=protocol)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, train_ids
+from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, probe_set, train_ids
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.evaluation import Features, build_protocol, evaluate, extract_features
 from gaitcompress.models.checkpoint import load_checkpoint
@@ -103,6 +104,11 @@ def protocol_name(recipe: RerankRecipe, data_cfg: DataConfig) -> str:
     return recipe.rerank.protocol or data_cfg.protocol
 
 
+def protocol_options(recipe: RerankRecipe, data_cfg: DataConfig) -> dict[str, Any]:
+    """What the protocol needs from the dataset besides the features: Gait3D's PROBE_SET."""
+    return {"probe_set": probe_set(data_cfg)} if protocol_name(recipe, data_cfg) == "gait3d" else {}
+
+
 def training_blocks(recipe: RerankRecipe, data_cfg: DataConfig, train: Features) -> list[Block]:
     """The (probe, gallery) blocks the head's training lists come from: a cross-view protocol's cells
     (`pairs.lists: protocol` with casiab / oumvlp), else every training sequence against all others."""
@@ -121,13 +127,20 @@ def cargait_metrics(
 ) -> dict[str, float]:
     """Test-set metrics with the head re-ranking every probe's top K."""
     reranker = CarGaitReranker(head, recipe.rerank.k)
-    return evaluate(feats["test"], protocol_name(recipe, data_cfg), recipe.rerank.metric, rerank=reranker).metrics
+    protocol, options = protocol_name(recipe, data_cfg), protocol_options(recipe, data_cfg)
+    return evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=reranker, **options).metrics
 
 
 def fit_head(
-    recipe: RerankRecipe, raw: dict[str, Any], data_cfg: DataConfig, feats: dict[str, Features], tracker: Tracker
+    recipe: RerankRecipe,
+    raw: dict[str, Any],
+    data_cfg: DataConfig,
+    feats: dict[str, Features],
+    tracker: Tracker,
+    score: Callable[[CarGaitHead], dict[str, float]] | None = None,
 ) -> dict[str, float]:
-    """Train one head with the shared engine into `recipe.run_dir`; returns its test metrics."""
+    """Train one head with the shared engine into `recipe.run_dir` on the lists of `feats['train']`; returns its
+    test metrics, or what `score(head)` returns (e.g. metrics on a validation split of the training identities)."""
     torch.manual_seed(recipe.seed)
     source = feats["train"].parts if recipe.head.features == "parts" else feats["train"].embeddings
     head = CarGaitHead(source.shape[1], source.shape[2], recipe.head.heads, recipe.head.features, recipe.head.dropout)
@@ -142,7 +155,7 @@ def fit_head(
         recipe.train,
         recipe.optim,
         recipe.sched,
-        eval_fn=lambda trained: cargait_metrics(recipe, data_cfg, feats, trained),
+        eval_fn=score or (lambda trained: cargait_metrics(recipe, data_cfg, feats, trained)),
         tracker=tracker,
         meta={"recipe": raw, "kind": "rerank"},
     )
@@ -206,13 +219,13 @@ def compare(
 ) -> dict[str, Any]:
     """Rows for no re-ranking and k-reciprocal (deterministic: one value, no seed) and CarGait (one value per
     head seed); written as `metrics.json` (+ .md) into the run folder."""
-    protocol = protocol_name(recipe, data_cfg)
+    protocol, options = protocol_name(recipe, data_cfg), protocol_options(recipe, data_cfg)
     kr = recipe.kreciprocal
     kreciprocal = KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric)
     per_method = {
-        "rerank-none": ([evaluate(feats["test"], protocol, recipe.rerank.metric).metrics], []),
+        "rerank-none": ([evaluate(feats["test"], protocol, recipe.rerank.metric, **options).metrics], []),
         "rerank-kreciprocal": (
-            [evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=kreciprocal).metrics],
+            [evaluate(feats["test"], protocol, recipe.rerank.metric, rerank=kreciprocal, **options).metrics],
             [],
         ),
         "rerank-cargait": (cargait, seeds),
@@ -243,14 +256,21 @@ def compare(
 
 
 def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> dict[str, Any]:
-    """CPU ms per probe of first-stage ranking, CarGait and k-reciprocal on the test set (CASIA-B-like split)."""
+    """CPU ms per probe of first-stage ranking, CarGait and k-reciprocal on the test set: CASIA-B-like sets rank
+    non-NM#01-04 probes against the NM#01-04 gallery, Gait3D-like sets the PROBE_SET against the other sequences."""
     data_cfg, feats = prepare(recipe)
-    if protocol_name(recipe, data_cfg) != "casiab":
-        raise GaitCompressError("rerank cost is measured on CASIA-B-like sets", "use a casiab-protocol dataset")
+    protocol = protocol_name(recipe, data_cfg)
     test = feats["test"]
-    gallery_types = {"nm-01", "nm-02", "nm-03", "nm-04"}
-    gallery = [i for i, m in enumerate(test.meta) if m.type.lower() in gallery_types]
-    others = [i for i, m in enumerate(test.meta) if m.type.lower() not in gallery_types]
+    if protocol == "casiab":
+        gallery_types = {"nm-01", "nm-02", "nm-03", "nm-04"}
+        in_gallery = [m.type.lower() in gallery_types for m in test.meta]
+    elif protocol == "gait3d":
+        keys = {(m.id, m.type, m.view) for m in protocol_options(recipe, data_cfg)["probe_set"] or ()}
+        in_gallery = [(m.id, m.type, m.view) not in keys for m in test.meta]
+    else:
+        raise GaitCompressError(f"rerank cost: no probe/gallery split for protocol {protocol}", "use casiab or gait3d")
+    gallery = [i for i, g in enumerate(in_gallery) if g]
+    others = [i for i, g in enumerate(in_gallery) if not g]
     chosen = others[:: max(1, len(others) // probes)][:probes]
     kr = recipe.kreciprocal
     head = next(iter(trained_heads(recipe.run_dir).values()))

@@ -46,15 +46,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _work(args: tuple[SynthConfig, str, int, str]) -> int:
-    """Render and write every view of one (subject, type); returns the number of sequences written."""
-    cfg, out, subject, type_ = args
-    for view, name in zip(cfg.views, cfg.view_names, strict=True):
-        folder = Path(out) / f"{subject:03d}" / type_ / name
+def _work(args: tuple[SynthConfig, str, int, list[tuple[str, int]]]) -> int:
+    """Render and write the given (type, view) sequences of one subject; returns how many were written."""
+    cfg, out, subject, sequences = args
+    for type_, view in sequences:
+        name = f"{view:03d}"
+        folder = Path(out) / cfg.id_name(subject) / type_ / name
         folder.mkdir(parents=True, exist_ok=True)
         data = pickle.dumps(render_sequence(cfg, subject, type_, view), protocol=4)
         _write_atomic(folder / f"{name}.pkl", data)
-    return len(cfg.views)
+    return len(sequences)
+
+
+def _tasks(cfg: SynthConfig, out: Path) -> list[tuple[SynthConfig, str, int, list[tuple[str, int]]]]:
+    """Units of work: one per (subject, type) in the casiab layout, one per subject (≤ a few walks) in gait3d."""
+    tasks = []
+    for s in range(1, cfg.ids + 1):
+        by_type: dict[str, list[tuple[str, int]]] = {}
+        for type_, view in cfg.sequences(s):
+            by_type.setdefault(type_ if cfg.layout == "casiab" else "", []).append((type_, view))
+        tasks += [(cfg, str(out), s, seqs) for seqs in by_type.values()]
+    return tasks
 
 
 def read_manifest(out: Path) -> dict | None:
@@ -74,8 +86,8 @@ def generate(cfg: SynthConfig, out: str | Path, tracker: Tracker = NULL, process
             "choose another output folder or delete this one",
         )
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(cfg, str(out), s, t) for s in range(1, cfg.ids + 1) for t in cfg.types]
-    with tracker.task(f"SynthGait → {out}", total=len(tasks) * len(cfg.views)) as step:
+    tasks = _tasks(cfg, out)
+    with tracker.task(f"SynthGait → {out}", total=sum(len(t[3]) for t in tasks)) as step:
         if processes <= 1:
             for task in tasks:
                 step(_work(task))
@@ -86,6 +98,8 @@ def generate(cfg: SynthConfig, out: str | Path, tracker: Tracker = NULL, process
                     step(n)
     ids = cfg.id_names
     partition = {"TRAIN_SET": ids[: cfg.train], "TEST_SET": ids[cfg.train :]}
+    if cfg.layout == "gait3d":
+        partition["PROBE_SET"] = [cfg.probe_key(s) for s in range(cfg.train + 1, cfg.ids + 1)]
     _write_atomic(out / "partition.json", json.dumps(partition, indent=1).encode())
     doc = {"generator": GENERATOR_VERSION, "digest": cfg.digest(), "settings": dataclasses.asdict(cfg)}
     _write_atomic(out / MANIFEST, json.dumps(doc, indent=1).encode())

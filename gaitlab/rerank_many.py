@@ -1,0 +1,229 @@
+"""CarGait vs k-reciprocal vs none on a Gait3D-shaped set, every choice made on training identities.
+
+    python -m gaitlab.rerank_many recipes/synthgait_many/rerank_student.yaml --seeds 0,1,2 --scaling 30,100,300,1000
+
+1. The frozen model's train/test features (cached in the run folder, as `gaitcompress rerank train`).
+2. A validation split of the *training* identities (every `--val-every`-th id; 100 of 1,000): its probes follow the
+   test split's rule (each id's first walk, lowest camera: `SynthConfig.probe_key`), its gallery is the rest of its
+   sequences. On it, with the Gait3D protocol:
+   - k-reciprocal: a grid over k1 × k2 × λ, best Rank-1 (then mAP);
+   - CarGait: heads trained on the lists of the other training ids (`rerank.stage.fit_head`, the same engine and
+     recipe as the final rows) over a grid of iterations × lr, best Rank-1 (then mAP); each scored also by the
+     held-out list accuracy of `gaitcompress.rerank.heldout.list_accuracy` (the diagnostic of rerank-synthgait).
+3. The final rows on the test split: `train_rerank` with the chosen head budget (one head per seed, trained on all
+   training ids), none, k-reciprocal with the paper's defaults and with the tuned parameters.
+4. Per-probe cost at K (`measure_cost`: interleaved rounds, one thread).
+5. `--scaling`: one head (seed 0, chosen budget) per number of training ids (nested subsets of a seeded
+   permutation), test Rank-1 gain over none.
+Writes into the recipe's run folder: metrics.json (+ .md), choice.json, cost.json, scaling.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gaitcompress.data import SeqMeta
+from gaitcompress.evaluation import Features, evaluate
+from gaitcompress.progress import NULL
+from gaitcompress.recipe import load_recipe
+from gaitcompress.rerank.cargait import CarGaitReranker
+from gaitcompress.rerank.config import RerankRecipe, parse_rerank_recipe
+from gaitcompress.rerank.head import CarGaitHead
+from gaitcompress.rerank.heldout import list_accuracy
+from gaitcompress.rerank.kreciprocal import KReciprocalReranker
+from gaitcompress.rerank.pairs import build_pair_set
+from gaitcompress.rerank.stage import (
+    fit_head,
+    measure_cost,
+    prepare,
+    protocol_options,
+    train_rerank,
+)
+from gaitcompress.results import summarize, write_results
+
+KR_GRID = {"k1": (5, 10, 20), "k2": (1, 3, 6), "lam": (0.1, 0.3, 0.6)}
+HEAD_GRID = {"iterations": (100, 400), "lr": (1e-4, 1e-3)}  # small: a head iteration is ~0.1-0.2 s on one core
+REPORTED = ("R1", "R5", "R10", "mAP", "mINP")
+
+
+def first_walk_probes(features: Features) -> frozenset[SeqMeta]:
+    """Each id's first walk (type ending in -01) seen from its lowest camera: the rule of the test PROBE_SET."""
+    best: dict[str, SeqMeta] = {}
+    for m in features.meta:
+        if m.type.endswith("-01") and (m.id not in best or int(m.view) < int(best[m.id].view)):
+            best[m.id] = m
+    return frozenset(best.values())
+
+
+def split_ids(features: Features, held: set[str]) -> tuple[Features, Features]:
+    """(sequences of the other ids, sequences of `held`)."""
+    keep = [i for i, m in enumerate(features.meta) if m.id not in held]
+    out = [i for i, m in enumerate(features.meta) if m.id in held]
+    return features.subset(keep), features.subset(out)
+
+
+def _score(metrics: dict[str, float]) -> tuple[float, float]:
+    return metrics["R1"], metrics["mAP"]
+
+
+def _short(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(metrics[k], 2) for k in REPORTED if k in metrics}
+
+
+def tune_kreciprocal(val: Features, probes: frozenset[SeqMeta], metric: str) -> list[dict[str, Any]]:
+    """Every k-reciprocal setting of the grid scored on the validation split."""
+    rows = []
+    for k1, k2, lam in itertools.product(*KR_GRID.values()):
+        reranker = KReciprocalReranker(k1, k2, lam, metric)
+        metrics = evaluate(val, "gait3d", metric, rerank=reranker, probe_set=probes).metrics
+        rows.append({"k1": k1, "k2": k2, "lam": lam, **_short(metrics)})
+        print(json.dumps({"kreciprocal": rows[-1]}), flush=True)
+    return rows
+
+
+def tune_head(
+    recipe: RerankRecipe, raw: dict[str, Any], data_cfg: Any, fit: Features, val: Features, probes: frozenset[SeqMeta]
+) -> list[dict[str, Any]]:
+    """A head per (iterations, lr) of the grid, trained on `fit`'s lists, scored on the validation split."""
+    val_lists = build_pair_set(val, recipe.head.features, recipe.pairs.top_v, recipe.rerank.metric)
+    rows = []
+    for iterations, lr in itertools.product(*HEAD_GRID.values()):
+        run = tuned(recipe, iterations, lr, Path(recipe.run_dir) / "val" / f"it{iterations}_lr{lr:g}")
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+
+        def score(head: CarGaitHead, run: RerankRecipe = run) -> dict[str, float]:
+            reranked = CarGaitReranker(head, run.rerank.k)
+            metrics = evaluate(val, "gait3d", run.rerank.metric, rerank=reranked, probe_set=probes).metrics
+            return {**metrics, **list_accuracy(head, val_lists)}
+
+        tic = time.perf_counter()
+        metrics = fit_head(run, raw_for(raw, run), data_cfg, {"train": fit, "test": val}, NULL, score)
+        rows.append(
+            {
+                "iterations": iterations,
+                "lr": lr,
+                **_short(metrics),
+                "seconds": round(time.perf_counter() - tic),
+                **{k: round(metrics[k], 4) for k in ("pair_acc", "top1", "stage1_pair_acc", "stage1_top1")},
+            }
+        )
+        print(json.dumps({"cargait": rows[-1]}), flush=True)
+    return rows
+
+
+def tuned(recipe: RerankRecipe, iterations: int, lr: float, run_dir: Path | str | None = None) -> RerankRecipe:
+    return replace(
+        recipe,
+        train=replace(recipe.train, iterations=iterations),
+        optim=replace(recipe.optim, lr=lr),
+        run_dir=str(run_dir or recipe.run_dir),
+    )
+
+
+def raw_for(raw: dict[str, Any], run: RerankRecipe) -> dict[str, Any]:
+    """The raw recipe saved with a head, with the budget it was actually trained with."""
+    return {
+        **raw,
+        "run_dir": run.run_dir,
+        "seed": run.seed,
+        "train": {**raw.get("train", {}), "iterations": run.train.iterations},
+        "optim": {**raw.get("optim", {}), "lr": run.optim.lr},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--val-every", type=int, default=10, help="every n-th training id is held out")
+    parser.add_argument("--scaling", default="", help="comma-separated numbers of training ids")
+    args = parser.parse_args(argv)
+    raw = load_recipe(args.recipe, args.overrides)
+    recipe = parse_rerank_recipe(raw)
+    run_dir = Path(recipe.run_dir)
+    data_cfg, feats = prepare(recipe)
+    metric = recipe.rerank.metric
+
+    # 2. choices on a validation split of the training identities
+    held = set(sorted(set(feats["train"].ids))[:: args.val_every])
+    fit, val = split_ids(feats["train"], held)
+    probes = first_walk_probes(val)
+    none_val = _short(evaluate(val, "gait3d", metric, probe_set=probes).metrics)
+    print(json.dumps({"val_ids": len(held), "val_probes": len(probes), "none": none_val}), flush=True)
+    kr_rows = tune_kreciprocal(val, probes, metric)
+    best_kr = max(kr_rows, key=_score)
+    head_rows = tune_head(recipe, raw, data_cfg, fit, val, probes)
+    best_head = max(head_rows, key=_score)
+    choice = {
+        "split": f"validation: {len(held)} of {len(set(feats['train'].ids))} training ids (every "
+        f"{args.val_every}-th), {len(probes)} probes (first walk, lowest camera) vs {len(val) - len(probes)}",
+        "none": none_val,
+        "kreciprocal": kr_rows,
+        "kreciprocal_best": best_kr,
+        "cargait": head_rows,
+        "cargait_best": best_head,
+    }
+    (run_dir / "choice.json").write_text(json.dumps(choice, indent=1))
+
+    # 3. final rows on the test split
+    final = tuned(recipe, best_head["iterations"], best_head["lr"])
+    seeds = [int(s) for s in args.seeds.split(",")]
+    doc = train_rerank(final, raw_for(raw, final), seeds)
+    options = protocol_options(final, data_cfg)
+    kr = KReciprocalReranker(best_kr["k1"], best_kr["k2"], best_kr["lam"], metric)
+    kr_test = evaluate(feats["test"], "gait3d", metric, rerank=kr, **options).metrics
+    default_row = next(r for r in doc["rows"] if r["method"] == "rerank-kreciprocal")
+    default_row["label"] += " (paper: k1=20, k2=6, λ=0.3)"
+    tuned_row = {
+        **default_row,
+        "label": f"{recipe.label} + kreciprocal (val-tuned: k1={best_kr['k1']}, "
+        f"k2={best_kr['k2']}, λ={best_kr['lam']})",
+        "metrics": {k: summarize([v]) for k, v in kr_test.items()},
+    }
+    doc["rows"].insert(doc["rows"].index(default_row) + 1, tuned_row)
+    for row in doc["rows"]:
+        if row["method"] == "rerank-cargait":
+            row["label"] += f" ({final.train.iterations} it, lr {final.optim.lr:g}: val-chosen)"
+    write_results(doc, run_dir / "metrics.json")
+
+    # 4. cost per probe at K
+    (run_dir / "cost.json").write_text(json.dumps(measure_cost(final), indent=2))
+
+    # 5. scaling curve
+    if args.scaling:
+        none_test = next(r for r in doc["rows"] if r["method"] == "rerank-none")["metrics"]
+        ids = sorted(set(feats["train"].ids))
+        order = [ids[i] for i in torch.randperm(len(ids), generator=torch.Generator().manual_seed(0)).tolist()]
+        curve = []
+        for n in (int(x) for x in args.scaling.split(",")):
+            chosen = set(order[:n])
+            sub = feats["train"].subset([i for i, m in enumerate(feats["train"].meta) if m.id in chosen])
+            run = replace(final, seed=0, run_dir=str(run_dir / "scaling" / f"ids{n}"))
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+            metrics = fit_head(run, raw_for(raw, run), data_cfg, {"train": sub, "test": feats["test"]}, NULL)
+            curve.append(
+                {
+                    "train_ids": n,
+                    **_short(metrics),
+                    **{f"gain_{k}": round(metrics[k] - none_test[k]["mean"], 2) for k in ("R1", "R5", "mAP")},
+                }
+            )
+            print(json.dumps({"scaling": curve[-1]}), flush=True)
+        (run_dir / "scaling.json").write_text(
+            json.dumps({"none": {k: v["mean"] for k, v in none_test.items()}, "curve": curve}, indent=1)
+        )
+    print(f"wrote {run_dir}/metrics.json, choice.json, cost.json" + (", scaling.json" if args.scaling else ""))
+
+
+if __name__ == "__main__":
+    main()
