@@ -8,8 +8,8 @@ A gate compares a results document (a pipeline report, any §15 table) with a co
   model retrained on another CPU.
 - `loss`: the compression loss of a quantized row (bits other than fp32): its metric minus the same metric of
   its `parent` row in the *same* document (w8a8 vs the FP32 student it was quantized from), may grow at most
-  `tol` points beyond the baseline's. For an `onnx X` metric the parent's counterpart is its PyTorch `X`: the deployed graph is
-  compared with the FP32 model.
+  `tol` points beyond the baseline's. For an `onnx X` metric the parent's counterpart is its PyTorch `X`:
+  the deployed graph is compared with the FP32 model.
 - `parity`: within the current document, `onnx X` (onnxruntime) may differ from `X` (PyTorch) by at most
   `parity_tol` points, for every `X` the baseline row has both of.
 
@@ -31,7 +31,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.results import SCHEMA
+from gaitcompress.results import SCHEMA, read_results
 
 DEFAULT_TOLERANCE = 0.5  # points: a 1-point drop fails, deterministic scoring noise (< 0.05) passes
 DEFAULT_PARITY_TOLERANCE = 0.5  # points between onnxruntime and PyTorch in one run
@@ -104,13 +104,10 @@ def validate(doc: Any, where: str) -> dict[str, Any]:
 
 def read_document(path: str | Path) -> dict[str, Any]:
     """Read and validate a results JSON (NaN / Infinity literals are read, then refused by `validate`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise GateInputError(f"{path}: file not found", "run the pipeline first, or fix the path")
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GateInputError(f"{path}: not valid JSON ({exc})", "regenerate the file") from None
+        doc = read_results(path)
+    except GaitCompressError as exc:  # missing, not JSON, another schema: an input error, not a regression
+        raise GateInputError(exc.message, exc.hint) from None
     return validate(doc, str(path))
 
 
