@@ -117,7 +117,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
         raise GaitCompressError(f"results file not found: {path}", "run the stage that writes it first")
     try:
         doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GaitCompressError(f"{path}: not valid JSON ({exc})", "regenerate the file") from exc
     if doc.get("schema") != SCHEMA:
         raise GaitCompressError(
