@@ -14,6 +14,7 @@ checkpoints for a deterministic CI gate): it is scored, not trained, on its stag
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,9 @@ class PipelineRun:
             self.log(f"[{name}] {missing[0]} is gone: running the stage again")
         folder, resume = self.cache.begin(name, key, fresh=self.redoing or bool(missing))
         self.log(f"[{name}] {'resuming' if resume else 'running'} in {folder}")
+        start = time.perf_counter()
         outputs = dict(fn(folder, resume))
+        self.log(f"[{name}] done in {time.perf_counter() - start:.0f} s")
         self.cache.finish(name, key, outputs)
         self.outputs[name] = outputs
         return outputs
