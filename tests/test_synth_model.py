@@ -156,3 +156,52 @@ def test_checkpoint_roundtrip_rebuilds_the_same_generator(tmp_path):
     torch.save({"model": {}, "spec": {"family": "gaitbase"}}, tmp_path / "bad.pt")
     with pytest.raises(GaitCompressError, match="not a GaitCrafter checkpoint"):
         load_generator(tmp_path / "bad.pt")
+
+
+def _film_generator(**diffusion):
+    torch.manual_seed(0)
+    g = build_generator(
+        IDS, ["000", "090"], ["bg", "cl", "nm"], T, H, W, preset="tiny", unet={"scale_shift": True},
+        diffusion=diffusion,
+    )  # fmt: skip
+    for p in g.unet.out.parameters():
+        nn.init.normal_(p, std=0.1)
+    return g.eval()
+
+
+def test_film_conditioning_reaches_every_label_through_the_blocks():
+    g = _film_generator()
+    assert all(b.emb.out_features == 2 * b.norm2.num_channels for level in g.unet.down for b in level.blocks)
+    x, t = torch.randn(2, 1, T, H, W), torch.tensor([500, 500])
+    with torch.no_grad():
+        base = g(x, t, _cond())
+        for other in (_cond(ids=(2, 2)), _cond(view=2), _cond(cov=3), _cond().null()):
+            assert not torch.allclose(base, g(x, t, other), atol=1e-5)
+        # view and covariate also act through the embedding, not only through the input maps
+        emb = g.cond.embedding(t, _cond())
+        assert not torch.allclose(emb, g.cond.embedding(t, _cond(view=2)))
+        assert not torch.allclose(emb, g.cond.embedding(t, _cond(cov=3)))
+
+
+@pytest.mark.parametrize("make", [_generator, _film_generator], ids=["additive", "film"])
+def test_guidance_scale_zero_is_the_unconditional_model(make):
+    g = make(steps=50, sample_steps=4)
+    zero = g.generate(_cond(), seed=2, guidance=0.0)
+    assert torch.equal(zero, g.generate(_cond().null(), seed=2, guidance=1.0))
+    assert not torch.equal(zero, g.generate(_cond(), seed=2, guidance=1.0))  # the labels do matter
+
+
+@pytest.mark.parametrize("method", ["ddim", "ddpm"])
+def test_guided_sampling_is_deterministic_for_a_seed(method):
+    g = _film_generator(steps=8, sample_steps=4)
+    a = g.generate(_cond(), seed=5, method=method, guidance=3.0)
+    assert torch.equal(a, g.generate(_cond(), seed=5, method=method, guidance=3.0))
+    assert not torch.equal(a, g.generate(_cond(), seed=6, method=method, guidance=3.0))
+
+
+def test_novel_parents_come_from_the_pool():
+    g = _generator()
+    p = plan(g, SampleConfig(real=False, novel=6, pool=("001", "003"), views=("000",), types=("nm",)))
+    assert all(set(parents) == {"001", "003"} for parents in p.novel.values())
+    with pytest.raises(GaitCompressError, match="pool"):
+        plan(g, SampleConfig(real=False, novel=1, pool=("001",), parents=2))

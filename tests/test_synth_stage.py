@@ -88,16 +88,71 @@ def test_sampling_a_dataset_is_deterministic_for_a_seed(trained):
     assert files["a"].keys() == files["c"].keys() and files["a"] != files["c"]
 
 
-def test_judge_reports_real_generated_and_untrained_rows(real, trained):
+def test_judge_reports_a_row_per_generator_and_scale_plus_real_and_untrained(real, trained):
     tmp, _ = trained
     recipe = _recipe(real, tmp)
-    doc = run_synth_judge(recipe, resolve_generator(tmp / "run"), out=tmp / "judge.json")["results"]
-    assert [r["method"] for r in doc["rows"]] == ["real", "generated", "untrained"]
-    sens = {"Δid", "Δview", "Δcov", "Δnoise"}
+    recipe["judge"].update(scales=[0.0, 2.0], novel=2)
+    g = resolve_generator(tmp / "run")
+    doc = run_synth_judge(recipe, [("a", g), ("b", g)], out=tmp / "judge.json")["results"]
+    assert [(r["method"], r.get("guidance")) for r in doc["rows"]] == [
+        ("real", None), ("a", 0.0), ("a", 2.0), ("b", 0.0), ("b", 2.0), ("untrained", 1.0)
+    ]  # fmt: skip
+    sens = {"Δid", "Δview", "Δcov", "Δnoise", "novel@self", "novel@real"}
     for row in doc["rows"]:
         assert set(row["metrics"]) == {"id@R1", "FD", "view@acc"} | (set() if row["method"] == "real" else sens)
         assert all(0 <= m["mean"] <= 100 for k, m in row["metrics"].items() if k != "FD")
+    assert doc["rows"][1]["metrics"] == doc["rows"][3]["metrics"]  # the same generator judges the same
     assert (tmp / "judge.md").is_file()
+
+
+def test_resume_with_more_iterations_extends_the_lr_schedule(real, tmp_path):
+    from gaitcompress.synth.stage import parse
+    from gaitcompress.train.config import SchedConfig
+    from gaitcompress.train.logging import read_log
+    from gaitcompress.train.optim import LrFactor
+
+    torch.manual_seed(0)
+    rec = create_model("gaitbase_w0125", num_classes=3)
+    torch.save({"model": rec.state_dict(), "spec": to_dict(rec.spec)}, tmp_path / "rec.pt")
+    sched = {"name": "cosine", "warmup": 0, "min_lr_ratio": 0.1}
+    run_synth_train({**_recipe(real, tmp_path, iterations=2), "sched": sched})
+    run_synth_train({**_recipe(real, tmp_path, iterations=6), "sched": sched}, resume=True)
+    lrs = {r["iteration"]: r["lr"] for r in read_log(tmp_path / "run") if "lr" in r}
+    lr0 = parse(_recipe(real, tmp_path)).optim.lr
+    factor = LrFactor(SchedConfig(**sched), 6)
+    # the LR logged after iteration i is the schedule's value at step i, on the 6-iteration horizon
+    for it in (3, 4, 5):
+        assert lrs[it] == pytest.approx(lr0 * factor(it))
+    assert lrs[3] > lr0 * 0.1 * 1.01  # not stuck at the 2-iteration horizon's floor
+
+
+def test_learning_curve_starts_at_the_untrained_point_and_plots(real, tmp_path):
+    from gaitcompress.synth.curve import run_synth_curve
+
+    torch.manual_seed(0)
+    rec = create_model("gaitbase_w0125", num_classes=3)
+    torch.save({"model": rec.state_dict(), "spec": to_dict(rec.spec)}, tmp_path / "rec.pt")
+    recipe = _recipe(real, tmp_path, iterations=4, eval_every=2)
+    recipe["judge"]["curve"] = {"views": ["000"], "types": ["nm"], "steps": 2, "sensitivity_clips": 2}
+    run_synth_train(recipe)
+    doc = run_synth_curve([tmp_path / "run"], tmp_path / "curve.json")
+    assert [r["iteration"] for r in doc["rows"]] == [0, 2, 4]
+    assert {"id@R1", "view@acc", "Δid", "Δnoise", "eps_mse"} <= set(doc["rows"][0]["metrics"])
+    assert (tmp_path / "curve.png").stat().st_size > 1000 and (tmp_path / "curve.md").is_file()
+
+
+def test_novel_scores_tell_own_identity_from_collapse_onto_a_training_id():
+    from gaitcompress.evaluation import Features
+    from gaitcompress.synth.judge import Reference
+
+    ref = Reference.__new__(Reference)  # only the gallery is needed: embed() is replaced below
+    ref.gallery = Features(torch.tensor([[[0.0]], [[10.0]], [[20.0]], [[30.0]]]), [SeqMeta("001", "nm-01", "000")] * 4)
+    meta = [SeqMeta(n, "nm-syn01", v) for n in ("syn0", "syn1") for v in ("000", "090")]
+    own = torch.tensor([[[4.0]], [[4.1]], [[6.0]], [[6.1]]])  # each novel id its own tight cluster
+    ref.embed = lambda clips, meta: Features(clips, list(meta))
+    assert ref.novel_scores(own, meta) == {"novel@self": 100.0, "novel@real": 0.0}
+    collapsed = torch.tensor([[[0.1]], [[20.1]], [[10.1]], [[30.1]]])  # each clip sits on a training sequence
+    assert ref.novel_scores(collapsed, meta) == {"novel@self": 0.0, "novel@real": 100.0}
 
 
 class _FakeGenerator:

@@ -71,7 +71,10 @@ def sample(
 def judge(
     recipe: RecipeArg,
     overrides: OverridesArg = None,
-    generator: Annotated[str | None, typer.Option(help="Generator (default: the recipe's run folder).")] = None,
+    generator: Annotated[
+        list[str] | None,
+        typer.Option(help="Generator run folder or checkpoint; repeat for one row set each (default: the recipe's)."),
+    ] = None,
     baseline: Annotated[bool, typer.Option(help="Also judge an untrained twin of the generator.")] = True,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the results JSON (+ .md) here.")] = None,
 ) -> None:
@@ -80,19 +83,48 @@ def judge(
     from gaitcompress.synth.stage import parse, resolve_generator, run_synth_judge
 
     cfg = load_recipe(recipe, overrides or [])
-    g = resolve_generator(generator or parse(cfg).run_dir)
-    doc = run_synth_judge(cfg, g, RichTracker(), baseline=baseline, out=out_file)["results"]
+    sources = generator or [parse(cfg).run_dir]
+    named = [(_run_name(s), resolve_generator(s)) for s in sources]
+    doc = run_synth_judge(cfg, named, RichTracker(), baseline=baseline, out=out_file)["results"]
     table = Table(title=f"{doc['name']}: judging ({doc['dataset'].get('judged_ids')} ids)")
-    sens = ("Δid", "Δview", "Δcov", "Δnoise")
-    for col in ("clips", "id@R1 %", "FD ↓", "view@acc %", *(f"{k} px %" for k in sens)):
+    cols = ("id@R1", "FD", "view@acc", "Δid", "Δview", "Δcov", "Δnoise", "novel@self", "novel@real")
+    table.add_column("clips", justify="right")
+    for col in cols:
         table.add_column(col, justify="right")
-    table.add_column("method", justify="left")
+    table.add_column("row", justify="left")
     for r in doc["rows"]:
         m = r["metrics"]
-        table.add_row(str(r["clips"]), f"{m['id@R1']['mean']:.1f}", f"{m['FD']['mean']:.4f}",
-                      f"{m['view@acc']['mean']:.1f}", *(f"{m[k]['mean']:.1f}" if k in m else "–" for k in sens),
-                      r["label"])  # fmt: skip
+        fmt = {"FD": "{:.4f}"}
+        cells = [fmt.get(k, "{:.1f}").format(m[k]["mean"]) if k in m else "–" for k in cols]
+        table.add_row(str(r["clips"]), *cells, r["label"])
     out.print(table)
+
+
+def _run_name(source: str) -> str:
+    """A row name for a generator source: its run folder's name (a checkpoint file names its run folder)."""
+    path = Path(source)
+    if path.suffix == ".pt":
+        path = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return path.stem if path.suffix in (".yaml", ".yml") else path.name
+
+
+@app.command("curve")
+def curve(
+    runs: Annotated[list[Path], typer.Argument(help="Generator run folders trained with train.eval_every.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Results JSON (+ .md, and the plot as .png).")],
+) -> None:
+    """The judged learning curve of generator runs: a table and a plot from their log.jsonl."""
+    from gaitcompress.synth.curve import CURVE_KEYS, run_synth_curve
+
+    doc = run_synth_curve(runs, out_file)
+    table = Table(title=f"{doc['name']}: judged learning curve")
+    for col in ("run", "iteration", *CURVE_KEYS):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r in doc["rows"]:
+        m = r["metrics"]
+        table.add_row(r["method"], str(r["iteration"]), *(f"{m[k]['mean']:.3g}" if k in m else "–" for k in CURVE_KEYS))
+    out.print(table)
+    out.print(f"plot: {out_file.with_suffix('.png')}")
 
 
 @app.command("augment")

@@ -6,6 +6,8 @@
 - View and covariate (nm / bg / cl): each label goes through a small encoder (embedding → MLP → one H×W map),
   repeated over time and added to the noisy input clip `x_t [N, 1, T, H, W]`, as the paper adds its
   view/covariate tensors to the input. Index 0 of each table is the "null" label for guidance.
+- With `in_embedding` (set when the U-Net uses scale-and-shift conditioning), view and covariate also get a
+  learned vector each that joins the block embedding, so all three labels reach the FiLM path of every block.
 
 `LabelSpace` fixes the label ↔ index mapping (sorted training ids, views, covariates) and is saved in the
 generator's checkpoint so sampling uses the same one.
@@ -115,17 +117,26 @@ class LabelMap(nn.Module):
 class Conditioner(nn.Module):
     """Builds the block embedding (timestep + identity) and the input map (view + covariate)."""
 
-    def __init__(self, labels: LabelSpace, emb_dim: int, time_dim: int, height: int, width: int) -> None:
+    def __init__(
+        self, labels: LabelSpace, emb_dim: int, time_dim: int, height: int, width: int, in_embedding: bool = False
+    ) -> None:
         super().__init__()
         self.time_dim = time_dim
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.identity = nn.Linear(len(labels.ids), emb_dim, bias=False)
         self.view = LabelMap(len(labels.views), height, width)
         self.covariate = LabelMap(len(labels.covariates), height, width)
+        self.in_embedding = in_embedding
+        if in_embedding:  # row 0: the null label
+            self.view_vec = nn.Embedding(len(labels.views) + 1, emb_dim)
+            self.covariate_vec = nn.Embedding(len(labels.covariates) + 1, emb_dim)
 
     def embedding(self, t: torch.Tensor, cond: Condition) -> torch.Tensor:
-        """t [N] (diffusion step), cond → emb [N, E] that every residual block adds."""
-        return self.time_mlp(sinusoid(t, self.time_dim)) + self.identity(cond.id_code)
+        """t [N] (diffusion step), cond → emb [N, E] that every residual block adds (or turns into FiLM)."""
+        emb = self.time_mlp(sinusoid(t, self.time_dim)) + self.identity(cond.id_code)
+        if self.in_embedding:
+            emb = emb + self.view_vec(cond.view) + self.covariate_vec(cond.covariate)
+        return emb
 
     def input_map(self, cond: Condition) -> torch.Tensor:
         """cond → [N, 1, 1, H, W], added to x_t and so repeated over all T frames."""

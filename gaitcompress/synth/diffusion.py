@@ -139,9 +139,11 @@ class GaussianDiffusion:
 
 
 def guided(eps_cond: EpsFn, eps_uncond: EpsFn, weight: float) -> EpsFn:
-    """Classifier-free guidance: ε̂_u + w·(ε̂_c − ε̂_u); w = 1 skips the unconditional pass."""
+    """Classifier-free guidance: ε̂_u + w·(ε̂_c − ε̂_u); w = 1 skips the unconditional pass, w = 0 the conditional."""
     if weight == 1.0:
         return eps_cond
+    if weight == 0.0:
+        return eps_uncond
 
     def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         e_u = eps_uncond(x, t)

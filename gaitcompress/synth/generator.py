@@ -49,7 +49,9 @@ class GaitCrafter(nn.Module):
         self.diffusion = GaussianDiffusion(diffusion)
         self.spec = spec
         emb_dim = 4 * unet.channels
-        self.cond = Conditioner(labels, emb_dim, time_dim=unet.channels, height=height, width=width)
+        self.cond = Conditioner(
+            labels, emb_dim, time_dim=unet.channels, height=height, width=width, in_embedding=unet.scale_shift
+        )
         self.unet = UNet3D(unet, emb_dim)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:

@@ -184,6 +184,73 @@ def collect(loader: Sequence[Batch] | object, keep: set[str]) -> tuple[list[torc
     return seqs, meta
 
 
+class Reference:
+    """The real side of the judging, computed once: gallery / held-out embeddings and the view classifier.
+
+    Built from real sequences of the judged ids; `scores(clips, meta)` then judges any number of generated sets
+    (each guidance scale, each checkpoint of a learning curve) at the cost of embedding only those clips.
+    """
+
+    def __init__(
+        self,
+        recognizer: nn.Module,
+        real_seqs: Sequence[torch.Tensor],
+        real_meta: Sequence[SeqMeta],
+        cfg: JudgeConfig,
+        view_names: Sequence[str],
+        tracker: Tracker = NULL,
+    ) -> None:
+        recognizer.eval()
+        self.recognizer, self.cfg, self.view_names, self.tracker = recognizer, cfg, list(view_names), tracker
+        real_batches = [collate([(s, -1, m)]) for s, m in zip(real_seqs, real_meta, strict=True)]
+        real = extract_features(recognizer, real_batches, tracker=tracker)
+        gallery_rows, held_rows = split_real(real)
+        self.gallery, self.held = real.subset(gallery_rows), real.subset(held_rows)
+        gei_real = [gait_energy(b.sils, b.lengths)[0] for b in real_batches]
+        self.gei_held = torch.stack([gei_real[i] for i in held_rows])
+        gei_gallery = torch.stack([gei_real[i] for i in gallery_rows])
+        self.view_net = train_view_classifier(
+            gei_gallery, [m.view for m in self.gallery.meta], self.view_names, cfg, tracker
+        )
+
+    def embed(self, clips: torch.Tensor, meta: Sequence[SeqMeta]) -> Features:
+        """Recognizer features of fixed-length clips [N, T, H, W]."""
+        return extract_features(self.recognizer, batches(clips, meta, self.cfg.batch), tracker=self.tracker)
+
+    def _scores(self, probe: Features, gei: torch.Tensor) -> dict[str, float]:
+        return {
+            "id@R1": identity_rank1(probe, self.gallery),
+            "FD": frechet_distance(self.gallery.embeddings, probe.embeddings, self.cfg.fd_dims),
+            "view@acc": view_accuracy(self.view_net, gei, [m.view for m in probe.meta], self.view_names),
+        }
+
+    def scores(self, clips: torch.Tensor, meta: Sequence[SeqMeta]) -> dict[str, float]:
+        """`id@R1`, `FD`, `view@acc` of generated clips [N, T, H, W] conditioned on `meta`'s labels."""
+        gei = gait_energy(clips, torch.full((len(meta),), clips.shape[1]))
+        return self._scores(self.embed(clips, meta), gei)
+
+    def real_scores(self) -> dict[str, float]:
+        """The same figures for the held-out real half: the reference row."""
+        return self._scores(self.held, self.gei_held)
+
+    def novel_scores(self, clips: torch.Tensor, meta: Sequence[SeqMeta]) -> dict[str, float]:
+        """Do clips of novel (interpolated) ids form identities of their own?
+
+        Each novel clip looks for its nearest neighbour among the other novel clips and the real gallery of the
+        judged ids. `novel@self` is the % whose nearest neighbour is a clip of its own novel id (it matches its own
+        identity more than any training id or any other novel id); `novel@real` the % whose nearest neighbour is a
+        real training sequence (the blend collapsed onto a training id).
+        """
+        probe = self.embed(clips, meta)
+        emb = torch.cat([probe.embeddings, self.gallery.embeddings])
+        dist = pairwise_distance(probe.embeddings, emb)  # [Nn, Nn + Ng]
+        dist[:, : len(meta)].fill_diagonal_(float("inf"))  # not itself
+        nearest = dist.argmin(1).tolist()
+        own = [j < len(meta) and meta[j].id == meta[i].id for i, j in enumerate(nearest)]
+        real = [j >= len(meta) for j in nearest]
+        return {"novel@self": 100.0 * float(np.mean(own)), "novel@real": 100.0 * float(np.mean(real))}
+
+
 def judge(
     recognizer: nn.Module,
     real_seqs: Sequence[torch.Tensor],
@@ -198,24 +265,5 @@ def judge(
 
     Returns `{'generated': {...}, 'real': {...}}` with keys `id@R1`, `FD`, `view@acc` (percentages except FD).
     """
-    recognizer.eval()
-    real_batches = [collate([(s, -1, m)]) for s, m in zip(real_seqs, real_meta, strict=True)]
-    real = extract_features(recognizer, real_batches, tracker=tracker)
-    gen = extract_features(recognizer, batches(gen_clips, gen_meta, cfg.batch), tracker=tracker)
-    gallery_rows, held_rows = split_real(real)
-    gallery, held = real.subset(gallery_rows), real.subset(held_rows)
-
-    gei_real = [gait_energy(b.sils, b.lengths)[0] for b in real_batches]
-    gei_gallery = torch.stack([gei_real[i] for i in gallery_rows])
-    gei_held = torch.stack([gei_real[i] for i in held_rows])
-    gei_gen = gait_energy(gen_clips, torch.full((len(gen_meta),), gen_clips.shape[1]))
-    net = train_view_classifier(gei_gallery, [m.view for m in gallery.meta], view_names, cfg, tracker)
-
-    def scores(probe: Features, gei: torch.Tensor) -> dict[str, float]:
-        return {
-            "id@R1": identity_rank1(probe, gallery),
-            "FD": frechet_distance(gallery.embeddings, probe.embeddings, cfg.fd_dims),
-            "view@acc": view_accuracy(net, gei, [m.view for m in probe.meta], view_names),
-        }
-
-    return {"generated": scores(gen, gei_gen), "real": scores(held, gei_held)}
+    ref = Reference(recognizer, real_seqs, real_meta, cfg, view_names, tracker)
+    return {"generated": ref.scores(gen_clips, gen_meta), "real": ref.real_scores()}

@@ -47,6 +47,7 @@ class SampleConfig:
     per: int = 1  # sequences per (id, view, covariate)
     novel: int = 0  # novel identities (each over all requested views × covariates)
     parents: int = 2  # real identities blended into one novel id
+    pool: tuple[str, ...] = ()  # real ids the parents are drawn from (empty: all the generator knows)
     method: str = "ddim"  # ddim | ddpm
     steps: int = 0  # DDIM steps (0: the generator's default)
     guidance: float = 1.0  # classifier-free guidance weight (1 = plain conditioning)
@@ -83,14 +84,15 @@ def plan(generator: GaitCrafter, cfg: SampleConfig) -> Plan:
     views = list(cfg.views) or list(labels.views)
     covs = [covariate_of(t) for t in cfg.types] or list(labels.covariates)
     k = len(labels.ids)
-    if cfg.parents < 1 or cfg.parents > k:
-        raise GaitCompressError(f"parents={cfg.parents} but the generator knows {k} ids", f"use 1..{k}")
+    pool = [labels.id_index(i) for i in cfg.pool] if cfg.pool else list(range(k))
+    if cfg.parents < 1 or cfg.parents > len(pool):
+        raise GaitCompressError(f"parents={cfg.parents} but the pool has {len(pool)} ids", f"use 1..{len(pool)}")
     codes: list[torch.Tensor] = [torch.nn.functional.one_hot(torch.tensor(labels.id_index(i)), k).float() for i in ids]
     names = list(ids)
     novel: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(cfg.seed)
     for name in novel_names(cfg.novel, labels.ids):
-        chosen = sorted(rng.choice(k, size=cfg.parents, replace=False).tolist())
+        chosen = sorted(rng.choice(pool, size=cfg.parents, replace=False).tolist())
         code = torch.zeros(k)
         code[chosen] = 1.0 / cfg.parents
         codes.append(code)

@@ -13,6 +13,7 @@ frames at `input_size`), best sampled `fixed_ordered` so a clip is a contiguous 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -30,14 +31,16 @@ from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.synth.conditioning import Condition, LabelSpace
 from gaitcompress.synth.diffusion import DiffusionConfig
 from gaitcompress.synth.generator import GaitCrafter, build_generator, load_generator
-from gaitcompress.synth.judge import JudgeConfig, collect, judge, label_sensitivity
+from gaitcompress.synth.judge import JudgeConfig, Reference, collect, label_sensitivity
 from gaitcompress.synth.module import GaitCrafterModule, condition_from_meta
 from gaitcompress.synth.preview import save_gif, save_png
-from gaitcompress.synth.sample import SampleConfig, generate_plan, plan, to_layout, write_dataset
+from gaitcompress.synth.sample import Plan, SampleConfig, generate_plan, plan, to_layout, write_dataset
 from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 from gaitcompress.train.distributed import init_distributed, resolve_device, shutdown_distributed
 from gaitcompress.train.engine import Trainer
+from gaitcompress.train.logging import RunLogger
+from gaitcompress.train.optim import LrFactor
 from gaitcompress.train.stage import dataset_info
 
 
@@ -49,6 +52,16 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class CurveConfig:
+    """What the learning curve judges every `train.eval_every` iterations: a small, cheap generated set."""
+
+    views: tuple[str, ...] = ("018", "090", "144")
+    types: tuple[str, ...] = ("nm",)
+    steps: int = 10  # DDIM steps
+    sensitivity_clips: int = 8  # conditions probed for label sensitivity
+
+
+@dataclass(frozen=True)
 class JudgeRecipe:
     recognizer: str = ""  # a trained gait model checkpoint (file or run folder), frozen
     model: str | None = None  # its variant name, for OpenGait checkpoints without a spec
@@ -57,8 +70,11 @@ class JudgeRecipe:
     types: tuple[str, ...] = ()  # covariates to generate (empty: all)
     per: int = 1  # generated clips per (id, view, covariate)
     steps: int = 0  # DDIM steps (0: the generator's default)
-    guidance: float = 1.0
+    guidance: float = 1.0  # the scale the learning curve samples at (and the table's, when `scales` is empty)
+    scales: tuple[float, ...] = ()  # classifier-free guidance scales, a table row each (0 = unconditional)
+    novel: int = 0  # novel ids (blends of two judged ids) judged for forming identities of their own
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    curve: CurveConfig = field(default_factory=CurveConfig)
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,30 @@ class FixedBatchLoss:
         return {"eps_mse": float(((eps - self.noise) ** 2).mean())}
 
 
+class JudgeProbe:
+    """`eval_fn` for the learning curve: FixedBatchLoss plus the judge on a small generated set.
+
+    The recognizer, the real reference (gallery embeddings, view classifier) and the request are fixed at
+    construction, so each call costs only the sampling: `id@R1`, `view@acc`, `FD` of the `curve` set at the
+    recipe's guidance scale, and the label sensitivity of its first `curve.sensitivity_clips` conditions.
+    """
+
+    def __init__(self, cfg: SynthRecipe, labels: LabelSpace, device: torch.device, tracker: Tracker = NULL) -> None:
+        jr = cfg.judge
+        self.loss = FixedBatchLoss(cfg, device)
+        self.reference, ids = judge_reference(cfg, labels, device, tracker)
+        c = jr.curve
+        self.sample = SampleConfig(
+            ids=ids, views=c.views, types=c.types, steps=c.steps, guidance=jr.guidance, seed=cfg.seed, batch=32
+        )
+        self.size, self.sensitivity = cfg.data.input_size, c.sensitivity_clips
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        out = self.loss(model)
+        out.update(_judge_generated(model, self.reference, self.sample, self.size, self.sensitivity))
+        return out
+
+
 def run_synth_train(
     recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None
 ) -> dict[str, Any]:
@@ -130,11 +170,17 @@ def run_synth_train(
             save_recipe(recipe, run_dir / "recipe.yaml")
         generator = new_generator(cfg)
         loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)
+        curve = bool(cfg.train.eval_every and cfg.judge.recognizer)
+        eval_fn = JudgeProbe(cfg, generator.labels, ctx.device) if curve else FixedBatchLoss(cfg, ctx.device)
         trainer = Trainer(
             GaitCrafterModule(generator), loader, run_dir, cfg.train, cfg.optim, cfg.sched,
-            ctx=ctx, eval_fn=FixedBatchLoss(cfg, ctx.device), tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
+            ctx=ctx, eval_fn=eval_fn, tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
         )  # fmt: skip
-        metrics = trainer.fit(resume=resume)
+        if resume and trainer.resume():
+            extend_schedule(trainer.scheduler, cfg.sched, cfg.train.iterations)
+        elif curve and ctx.is_main:  # the curve's first point: the untrained generator (iteration 0)
+            RunLogger(run_dir, start=0, tensorboard=False).log(0, trainer.evaluate(), prefix="eval")
+        metrics = trainer.fit()
         wall = time.perf_counter() - tic
         if ctx.is_main:
             row = {
@@ -155,6 +201,22 @@ def run_synth_train(
         return {"run_dir": run_dir, "metrics": metrics, "wall_s": wall}
     finally:
         shutdown_distributed(ctx)
+
+
+def extend_schedule(scheduler: torch.optim.lr_scheduler.LambdaLR, sched: SchedConfig, iterations: int) -> None:
+    """Give a resumed run's LR schedule the recipe's horizon, `iterations`, instead of the checkpoint's.
+
+    `LambdaLR.load_state_dict` restores the saved `LrFactor`'s fields, its iteration count among them, so a run
+    resumed with more iterations would keep the old horizon (a cosine would sit at its floor from the old end on).
+    The factor is rebuilt from the recipe and the current learning rate recomputed, so the run continues on the
+    curve it would have followed had it been planned for `iterations` from the start.
+    """
+    factor = LrFactor(sched, iterations)
+    scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
+    lrs = [base * factor(scheduler.last_epoch) for base in scheduler.base_lrs]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports
 
 
 def _preview(generator: GaitCrafter, cfg: SampleConfig, path: Path) -> Path:
@@ -195,50 +257,85 @@ def untrained_twin(generator: GaitCrafter, seed: int) -> GaitCrafter:
     return build_generator(**generator.spec.kwargs).eval()
 
 
+def judge_reference(
+    cfg: SynthRecipe, labels: LabelSpace, device: torch.device, tracker: Tracker = NULL
+) -> tuple[Reference, tuple[str, ...]]:
+    """The frozen recognizer's view of the real training clips of the judged ids (the first `judge.ids`)."""
+    from gaitcompress.models.checkpoint import load_checkpoint
+
+    jr = cfg.judge
+    if not jr.recognizer:
+        raise GaitCompressError("judge.recognizer is not set", "set judge.recognizer=runs/.../final.pt (a gait model)")
+    recognizer = load_checkpoint(ckpt_io.resolve_checkpoint(jr.recognizer), name=jr.model, device=device)
+    ids = labels.ids[: jr.ids] if jr.ids else labels.ids
+    real_seqs, real_meta = collect(build_test_loader(cfg.data, split="train"), set(ids))
+    real_seqs = [s[: cfg.data.train_frames] for s in real_seqs]  # same clip length as generated
+    return Reference(recognizer, real_seqs, real_meta, jr.judge, labels.views, tracker), ids
+
+
+def _generated_input(g: GaitCrafter, p: Plan, sample: SampleConfig, size: tuple[int, int]) -> torch.Tensor:
+    """Sample a plan and bring the clips to what the data reader would give the recognizer: [N, T, h, w]."""
+    clips = torch.from_numpy(to_layout(generate_plan(g, p, sample), sample.threshold)[..., 10:-10]).float() / 255
+    return _to_input(clips, size)
+
+
+def _judge_generated(
+    g: GaitCrafter, reference: Reference, sample: SampleConfig, size: tuple[int, int], sensitivity_clips: int
+) -> dict[str, float]:
+    """id@R1 / FD / view@acc of the planned set, and label sensitivity of its first `sensitivity_clips` rows."""
+    p = plan(g, sample)
+    scores = reference.scores(_generated_input(g, p, sample, size), p.meta)
+    k = min(sensitivity_clips, len(p.meta))
+    probe = Condition(p.cond.id_code[:k], p.cond.view[:k], p.cond.covariate[:k])
+    scores.update(label_sensitivity(g, probe, sample.seed, sample.steps or None, sample.guidance))
+    return scores
+
+
 def run_synth_judge(
     recipe: dict[str, Any],
-    generator: GaitCrafter,
+    generators: Sequence[tuple[str, GaitCrafter]],
     tracker: Tracker = NULL,
     baseline: bool = True,
     out: str | Path | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """Judge `generator` (and, with `baseline`, its untrained twin) against held-out real clips; §15 results."""
-    from gaitcompress.models.checkpoint import load_checkpoint
+    """Judge each named generator at each guidance scale (and an untrained twin) against held-out real clips.
 
+    Rows: the real reference, then one per (generator, scale) in `judge.scales` (default: `judge.guidance`), then,
+    with `baseline`, the first generator's untrained twin. With `judge.novel`, each generated row also judges that
+    many novel ids blended from two judged ids (`novel@self`, `novel@real`). Everything is on training-split ids:
+    the test split is never read, so choosing a scale on this table does not touch it.
+    """
     cfg = parse(recipe)
     jr = cfg.judge
-    if not jr.recognizer:
-        raise GaitCompressError("judge.recognizer is not set", "set judge.recognizer=runs/.../final.pt (a gait model)")
     device = resolve_device(cfg.train.device)
-    recognizer = load_checkpoint(ckpt_io.resolve_checkpoint(jr.recognizer), name=jr.model, device=device)
-    ids = generator.labels.ids[: jr.ids] if jr.ids else generator.labels.ids
-    real_seqs, real_meta = collect(build_test_loader(cfg.data, split="train"), set(ids))
-    real_seqs = [s[: generator.frames] for s in real_seqs]  # same clip length as generated
-    sample_cfg = SampleConfig(
+    reference, ids = judge_reference(cfg, generators[0][1].labels, device, tracker)
+    size = cfg.data.input_size
+    sample = SampleConfig(
         ids=ids, views=jr.views, types=jr.types, per=jr.per, steps=jr.steps, guidance=jr.guidance, seed=cfg.seed,
         batch=32,
     )  # fmt: skip
-    candidates = [("generated", "GaitCrafter (trained)", generator)]
+    candidates = [(name, g, w) for name, g in generators for w in (jr.scales or (jr.guidance,))]
     if baseline:
-        candidates.append(("untrained", "GaitCrafter (untrained twin)", untrained_twin(generator, cfg.seed)))
-    rows, figures = [], {}
-    for method, label, g in candidates:
-        p = plan(g, sample_cfg)
-        clips = torch.from_numpy(to_layout(generate_plan(g, p, sample_cfg, tracker))[..., 10:-10]).float() / 255
-        clips = _to_input(clips, cfg.data.input_size)
-        scores = judge(recognizer, real_seqs, real_meta, clips, p.meta, jr.judge, generator.labels.views, tracker)
-        k = min(jr.judge.sensitivity_clips, len(p.meta))
-        probe = Condition(p.cond.id_code[:k], p.cond.view[:k], p.cond.covariate[:k])
-        with tracker.task(f"label sensitivity ({method})", total=1) as step:
-            scores["generated"].update(label_sensitivity(g, probe, cfg.seed, jr.steps or None, jr.guidance))
+        candidates.append(("untrained", untrained_twin(generators[0][1], cfg.seed), jr.guidance))
+    real = reference.real_scores()
+    rows = [_judge_row("real", "real held-out sequences (reference)", real, cfg.seed, len(reference.held))]
+    figures: dict[str, dict[str, float]] = {"real": real}
+    with tracker.task("judging", total=len(candidates)) as step:
+        for name, g, w in candidates:
+            s = replace(sample, guidance=w)
+            scores = _judge_generated(g, reference, s, size, jr.judge.sensitivity_clips)
+            if jr.novel:
+                novel = replace(s, ids=(), real=False, novel=jr.novel, pool=ids)
+                p = plan(g, novel)
+                scores.update(reference.novel_scores(_generated_input(g, p, novel, size), p.meta))
+            label = f"{name} (guidance {w:g})"
+            figures[label] = scores
+            row = _judge_row(name, label, scores, cfg.seed, len(plan(g, s).meta))
+            row["guidance"] = w
+            row["generator"] = {"unet": g.spec.kwargs.get("unet"), "diffusion": g.spec.kwargs.get("diffusion")}
+            rows.append(row)
             step(1)
-        figures.setdefault("real", scores["real"])
-        figures[method] = scores["generated"]
-        rows.append(_judge_row(method, label, scores["generated"], cfg.seed, len(p.meta)))
-    rows.insert(
-        0, _judge_row("real", "real held-out sequences (reference)", figures["real"], cfg.seed, len(real_meta) // 2)
-    )
     doc = make_results(cfg.name, rows, {**dataset_info(cfg.data), "judged_ids": len(ids)}, command)
     if out is not None:
         write_results(doc, out)

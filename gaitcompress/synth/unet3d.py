@@ -33,6 +33,7 @@ class UNetConfig:
     heads: int = 4
     groups: int = 8  # GroupNorm groups (must divide every width)
     dropout: float = 0.0
+    scale_shift: bool = False  # embedding as scale-and-shift of the normalised features (FiLM / AdaGN), not a bias
 
 
 PRESETS: dict[str, UNetConfig] = {
@@ -74,13 +75,22 @@ class TemporalConv(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-(1×3×3 conv) + projected embedding, then GroupNorm-SiLU-(1×3×3, 3×1×1 conv), residual."""
+    """GroupNorm-SiLU-(1×3×3 conv) + projected embedding, then GroupNorm-SiLU-(1×3×3, 3×1×1 conv), residual.
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float) -> None:
+    The embedding enters either additively (a per-channel bias after conv1, GaitCrafter's injection) or, with
+    `scale_shift`, as FiLM on the second normalisation (ADM's AdaGN): GroupNorm(h)·(1 + s) + b with [s, b]
+    projected from the embedding — a multiplicative path that lets the labels gate features instead of only
+    offsetting them.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float, scale_shift: bool = False
+    ) -> None:
         super().__init__()
+        self.scale_shift = scale_shift
         self.norm1 = nn.GroupNorm(groups, c_in)
         self.conv1 = nn.Conv3d(c_in, c_out, (1, 3, 3), padding=(0, 1, 1))
-        self.emb = nn.Linear(emb_dim, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out if scale_shift else c_out)
         self.norm2 = nn.GroupNorm(groups, c_out)
         self.drop = nn.Dropout(dropout)
         self.conv2 = nn.Conv3d(c_out, c_out, (1, 3, 3), padding=(0, 1, 1))
@@ -90,8 +100,13 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(self.act(self.norm1(x)))
-        h = h + self.emb(self.act(emb))[:, :, None, None, None]  # [N, C] → [N, C, 1, 1, 1]
-        h = self.conv2(self.drop(self.act(self.norm2(h))))
+        e = self.emb(self.act(emb))[:, :, None, None, None]  # [N, C or 2C] → [N, C or 2C, 1, 1, 1]
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + e)
+        h = self.conv2(self.drop(self.act(h)))
         h = h + self.conv_t(h)  # temporal mixing as a residual, identity at init
         return self.skip(x) + h
 
@@ -143,7 +158,9 @@ class Level(nn.Module):
         self.blocks = nn.ModuleList()
         self.attn = nn.ModuleList()
         for i in range(n_blocks):
-            self.blocks.append(ResBlock(c_in if i == 0 else c_out, c_out, emb_dim, cfg.groups, cfg.dropout))
+            self.blocks.append(
+                ResBlock(c_in if i == 0 else c_out, c_out, emb_dim, cfg.groups, cfg.dropout, cfg.scale_shift)
+            )
             layers: list[nn.Module] = []
             if spatial:
                 layers.append(SpatialAttention(c_out, cfg.heads, cfg.groups))
