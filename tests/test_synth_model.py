@@ -205,3 +205,14 @@ def test_novel_parents_come_from_the_pool():
     assert all(set(parents) == {"001", "003"} for parents in p.novel.values())
     with pytest.raises(GaitCompressError, match="pool"):
         plan(g, SampleConfig(real=False, novel=1, pool=("001",), parents=2))
+
+
+def test_gpu_recipe_builds_the_paper_generator_at_64x44_by_30_frames():
+    from gaitcompress.recipe import load_recipe
+    from gaitcompress.synth.stage import parse
+
+    cfg = parse(load_recipe("recipes/synthgait/synth_gpu.yaml"))
+    assert (tuple(cfg.data.input_size), cfg.data.train_frames) == ((64, 44), 30)
+    g = build_generator(IDS, ["000"], ["nm"], cfg.data.train_frames, *cfg.data.input_size,
+                        preset=cfg.generator.preset, unet=cfg.generator.unet)  # fmt: skip
+    assert (g.frames, g.height, g.width) == (30, 64, 44) and g.unet.cfg.scale_shift
