@@ -27,8 +27,8 @@ Rules for exporters:
 - Where each quantizer sits: `QuantConv2d/QuantLinear/QuantSeparateFCs.input_quant` on the layer input (None where
   the enclosing block's `input_quant` already quantizes that tensor), `.weight_quant` on the weight; a quantized
   `BasicBlock`'s `input_quant` (block input x: conv1, downsample conv and identity) and `.output_quant` (relu(add),
-  `ort` only); its `add` (`QuantAdd`): `.residual_quant` (downsample output, the Add's residual branch) and
-  `.main_quant` (bn2 output, `ort` only).
+  `ort` only); its `downsample.2` (the quantizer ending the downsample branch: the Add's residual input) and
+  `add.main_quant` (`QuantAdd`: bn2 output, `ort` only).
   See `gaitcompress.quant.prepare` for the placement rules, `quantizers(model)` to list them all.
 - Containers: signed grids fit int8; unsigned grids are uint8 at 8 bits (only in the `ort` placement) and fit int8
   below 8 bits (w4a4's [0, 15]). A `trt` model has no unsigned 8-bit quantizer, so it exports as pure int8.

@@ -1,8 +1,9 @@
 """Quantized layers: the float layer plus quantizer sub-modules (Brevitas style), so float state-dict keys survive.
 
 `QuantConv2d`, `QuantLinear` and `QuantSeparateFCs` add `weight_quant` and (optionally) `input_quant` to the float
-layer's own parameters; `QuantAdd` is the residual `Add` module with quantized inputs, and `quantize_block_io` adds a
-block's input/output quantizers through hooks, so a quantized residual block runs the float block's own forward.
+layer's own parameters; `QuantAdd` is the residual `Add` module with its main input quantized, and `quantize_io` adds a
+block's input/output quantizers through hooks, so a quantized residual block runs the
+float block's own forward.
 Every `from_float` copies the float module's parameters and buffers; the input is never mutated.
 """
 
@@ -118,48 +119,46 @@ class QuantSeparateFCs(SeparateFCs):
 
 
 class QuantAdd(Add):
-    """The residual `Add` with its inputs fake-quantized: `Q_main(main) + Q_res(residual)` (either may be None).
+    """The residual `Add` with its main input fake-quantized: `Q_main(main) + residual`.
 
-    - `residual_quant` quantizes the residual branch when it is computed (a downsample conv + BN), not when it is
-      the block input itself (already quantized once by the block's `input_quant`);
-    - `main_quant` (`ort` placement only) quantizes bn2's output, so onnxruntime can fuse QLinearAdd.
+    `main_quant` (`ort` placement only) quantizes bn2's output, so onnxruntime can fuse QLinearAdd. The residual
+    input is quantized where it is made: by the block's `input_quant` (identity branch) or by the quantizer that
+    ends the downsample branch (`downsample.2`), so it is quantized once, in the order the float block computes it.
     """
 
     main_quant: Quantizer | None
-    residual_quant: Quantizer | None
 
     @classmethod
-    def from_float(cls, add: Add, main_quant: Quantizer | None, residual_quant: Quantizer | None) -> QuantAdd:
+    def from_float(cls, add: Add, main_quant: Quantizer | None) -> QuantAdd:
         q = cls()
         q.train(add.training)
         q.main_quant = main_quant
-        q.residual_quant = residual_quant
         return q
 
     def forward(self, main: Tensor, residual: Tensor) -> Tensor:
-        return _maybe(self.main_quant, main) + _maybe(self.residual_quant, residual)
+        return _maybe(self.main_quant, main) + residual
 
 
-def quantize_block_io(block: nn.Module, input_quant: Quantizer | None, output_quant: Quantizer | None) -> nn.Module:
-    """Quantize a residual block's input and output without touching its forward (hooks, quantizers as children).
+def quantize_io(module: nn.Module, input_quant: Quantizer | None, output_quant: Quantizer | None) -> nn.Module:
+    """Quantize a module's input and/or output without touching its forward (hooks; the quantizers as children).
 
-    `input_quant` quantizes the block input x once for conv1, the downsample conv and the identity branch (one
-    quantizer per tensor, so an exporter puts one Q/DQ pair on x); `output_quant` (`ort` only) quantizes the block
-    output relu(add), so the next block needs no `input_quant`. The quantizers are the block's children
-    `input_quant` / `output_quant`, so their state-dict keys sit beside the block's own.
+    For a residual block, `input_quant` quantizes the block input x once for conv1, the downsample conv and the
+    identity branch (one quantizer per tensor, so an exporter puts one Q/DQ pair on x) and `output_quant` (`ort`
+    only) its output relu(add), so the next block needs no `input_quant`. The quantizers are the module's children
+    `input_quant` / `output_quant`, so their state-dict keys sit beside the module's own.
     """
-    block.input_quant = input_quant
-    block.output_quant = output_quant
+    module.input_quant = input_quant
+    module.output_quant = output_quant
     if input_quant is not None:
-        block.register_forward_pre_hook(_quantize_input)
+        module.register_forward_pre_hook(_quantize_input)
     if output_quant is not None:
-        block.register_forward_hook(_quantize_output)
-    return block
+        module.register_forward_hook(_quantize_output)
+    return module
 
 
-def _quantize_input(block: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    return (_maybe(block.input_quant, args[0]), *args[1:])
+def _quantize_input(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    return (_maybe(module.input_quant, args[0]), *args[1:])
 
 
-def _quantize_output(block: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> Tensor:
-    return _maybe(block.output_quant, out)
+def _quantize_output(module: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> Tensor:
+    return _maybe(module.output_quant, out)

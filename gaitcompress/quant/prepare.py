@@ -8,8 +8,9 @@ one explicit table, `SWAPS` (float class → quant class), and finds every layer
 | `nn.Conv2d`                   | `QuantConv2d`        | `weight_quant` (per out-channel), `input_quant`          |
 | `nn.Linear`                   | `QuantLinear`        | `weight_quant` (per out-channel), `input_quant`          |
 | `SeparateFCs` (per-part FC)   | `QuantSeparateFCs`   | `weight_quant` (per part·out-channel), `input_quant`     |
-| residual `Add` (models.layers) | `QuantAdd`          | `residual_quant` (downsample branch) (ort: + `main_quant`) |
-| ResNet `BasicBlock`           | the same block       | `input_quant` (block input), ort: `output_quant` (hooks)  |
+| residual `Add` (models.layers) | `QuantAdd`          | ort: `main_quant` (bn2 output, the Add's main input)     |
+| ResNet `BasicBlock`           | the same block       | `input_quant` (block input), ort: `output_quant` (hooks) |
+| its `downsample` branch       | + a last quantizer   | `downsample.2` (the Add's residual input)                |
 
 Placements (DESIGN §10), decided here because they decide which quantizers exist:
 - `trt`: symmetric int8 Q/DQ on the inputs of every Conv/MatMul and on the residual branch of each Add. TensorRT has
@@ -39,7 +40,7 @@ from torch import nn
 from gaitcompress.errors import GaitCompressError, did_you_mean
 from gaitcompress.models.gaitbase import BasicBlock
 from gaitcompress.models.layers import Add, BNNeck, SeparateFCs
-from gaitcompress.quant.layers import QuantAdd, QuantConv2d, QuantLinear, QuantSeparateFCs, quantize_block_io
+from gaitcompress.quant.layers import QuantAdd, QuantConv2d, QuantLinear, QuantSeparateFCs, quantize_io
 from gaitcompress.quant.quantizers import (
     DorefaQuantizer,
     FixedQuantizer,
@@ -200,8 +201,10 @@ def quantize_model(model: nn.Module, qcfg: QConfig) -> nn.Module:
         output_quant = act(signed=False) if ort else None
         if not isinstance(block.add, Add):
             raise GaitCompressError(f"{path}.add is {type(block.add).__name__}, not the residual Add module")
-        block.add = QuantAdd.from_float(block.add, main_quant, residual_quant)
-        quantize_block_io(block, input_quant, output_quant)
+        block.add = QuantAdd.from_float(block.add, main_quant)
+        quantize_io(block, input_quant, output_quant)
+        if block.downsample is not None:  # the residual branch's quantizer runs last in the branch
+            block.downsample = nn.Sequential(*block.downsample, residual_quant)
         previous_has_output = ort
     return model
 

@@ -64,15 +64,16 @@ def model_from_qat(
 
 
 _BEFORE_ADD = re.compile(r"^(.*)\.(residual_quant|main_quant)\.(.*)$")  # keys before the Add was a module
+_MOVED = {"residual_quant": "downsample.2", "main_quant": "add.main_quant"}
 
 
 def _renamed(state: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
-    """QAT checkpoints written before the residual add became a module keep `block.residual_quant.step` where the
-    quantizer is now `block.add.residual_quant.step` (same tensor): rename such keys, leave every other as it is."""
+    """QAT checkpoints written before the residual add became a module hold `block.residual_quant.*` and
+    `block.main_quant.*`, now `block.downsample.2.*` and `block.add.main_quant.*` (same tensors)."""
     out = {}
     for key, value in state.items():
         match = _BEFORE_ADD.match(key)
-        moved = f"{match[1]}.add.{match[2]}.{match[3]}" if match else key
+        moved = f"{match[1]}.{_MOVED[match[2]]}.{match[3]}" if match else key
         out[moved if key not in own and moved in own else key] = value
     return out
 
