@@ -217,3 +217,22 @@ def test_augment_reads_back_only_runs_of_the_identical_recipe(tmp_path):
     write_results(make_results("arm", [row], {}), tmp_path / "seed1" / "metrics.json")
     assert _finished_run(run) == {"metrics": {"CL@R1": 12.5}, "wall_s": 3.0}
     assert _finished_run({**run, "data": {"max_train_seqs_per_id": 4}}) is None
+
+
+def test_cli_judge_names_rows_by_run_and_checkpoint(real, trained):
+    import yaml
+    from typer.testing import CliRunner
+
+    from gaitcompress.commands.synth import app
+
+    tmp, _ = trained
+    recipe = _recipe(real, tmp)
+    recipe["judge"].update(scales=[1.0], judge={"view_epochs": 1, "fd_dims": 2, "sensitivity_clips": 2})
+    (tmp / "judge.yaml").write_text(yaml.safe_dump(recipe))
+    ckpt = sorted((tmp / "run" / "checkpoints").glob("ckpt_*.pt"))[0]
+    args = ["judge", str(tmp / "judge.yaml"), "--generator", str(tmp / "run"), "--generator", str(ckpt)]
+    result = CliRunner().invoke(app, [*args, "--no-baseline", "--out", str(tmp / "cli_judge.json")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp / "cli_judge.json").read_text())["rows"]
+    iteration = int(ckpt.stem.split("_")[1])
+    assert [r["method"] for r in rows] == ["real", "run", f"run@{iteration}"]

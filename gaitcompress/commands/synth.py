@@ -101,10 +101,12 @@ def judge(
 
 
 def _run_name(source: str) -> str:
-    """A row name for a generator source: its run folder's name (a checkpoint file names its run folder)."""
+    """A row name for a generator source: its run folder's name, `run@iteration` for a periodic checkpoint."""
     path = Path(source)
+    if path.suffix == ".pt" and path.parent.name == "checkpoints":  # ckpt_000400.pt → run@400
+        return f"{path.parent.parent.name}@{int(path.stem.rsplit('_', 1)[-1])}"
     if path.suffix == ".pt":
-        path = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return path.parent.name
     return path.stem if path.suffix in (".yaml", ".yml") else path.name
 
 

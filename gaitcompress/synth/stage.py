@@ -317,7 +317,8 @@ def run_synth_judge(
     )  # fmt: skip
     candidates = [(name, g, w) for name, g in generators for w in (jr.scales or (jr.guidance,))]
     if baseline:
-        candidates.append(("untrained", untrained_twin(generators[0][1], cfg.seed), jr.guidance))
+        # its zero-initialised output layer predicts ε̂ = 0 whatever the labels: guidance cannot change it
+        candidates.append(("untrained", untrained_twin(generators[0][1], cfg.seed), 1.0))
     real = reference.real_scores()
     rows = [_judge_row("real", "real held-out sequences (reference)", real, cfg.seed, len(reference.held))]
     figures: dict[str, dict[str, float]] = {"real": real}
