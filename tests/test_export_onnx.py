@@ -104,8 +104,11 @@ def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, place
     for conv in convs:  # every conv reads DQ(activation) and DQ(int8 per-channel weight), zero point 0
         act, weight = (producers.get(i) for i in conv.input[:2])
         stem = act is None or act.op_type == "Mul"  # ort: the 1-channel stem rounds its input with float ops
-        assert weight.op_type == "DequantizeLinear" and (act.op_type == "DequantizeLinear" or placement == "ort")
         assert stem == (placement == "ort" and conv is convs[0])
+        if weight is None:  # ort: convs that run in float (stem, part FC) hold the dequantized weight as a constant
+            assert placement == "ort" and (stem or conv is convs[-1]) and conv.input[1].endswith(".weight_float")
+            continue
+        assert weight.op_type == "DequantizeLinear" and (act.op_type == "DequantizeLinear" or placement == "ort")
         q, scale, zero = (inits[i] for i in weight.input)
         assert q.dtype == np.int8 and np.abs(q).max() <= 2**wbits - 1 and not zero.any()
         assert scale.shape == (q.shape[0],) and (scale > 0).all()
@@ -241,3 +244,66 @@ def test_openvino_ir_runs_the_export_as_it_is(model, sils, exported, tmp_path):
     emb = ov_compile(str(q), threads=1)({0: x})[0]
     ref = make_session(exported[("w8a8", "ort")][1]).run(None, {"sils": x})[0]
     assert np.corrcoef(emb.ravel(), ref.ravel())[0, 1] > 0.99  # integer kernels differ in rounding, not in meaning
+
+
+def _frame_max_graph() -> onnx.ModelProto:
+    """uint8 [N·T, C, H, W] → DQ → Reshape [N, T, C, H, W] → ReduceMax(axis 1): the exported temporal max."""
+    from onnx import TensorProto, helper
+
+    inits = [
+        numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+        numpy_helper.from_array(np.array(0, np.uint8), "z"),
+        numpy_helper.from_array(np.array([2, -1, 3, 4, 2], np.int64), "shape"),
+    ]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"]),
+        helper.make_node("Reshape", ["xf", "shape"], ["x5"]),
+        helper.make_node("ReduceMax", ["x5"], ["y"], axes=[1], keepdims=0),
+    ]
+    inp = helper.make_tensor_value_info("x", TensorProto.UINT8, ["NT", 3, 4, 2])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4, 2])
+    graph = helper.make_graph(nodes, "tmax", [inp], [out], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 7, 9])
+def test_integer_temporal_max_is_exact_for_any_frame_count(frames, tmp_path):
+    from gaitcompress.export.onnx_passes import integer_temporal_max
+
+    graph = _frame_max_graph()
+    before = make_session(_save(graph, tmp_path / "before.onnx"))
+    assert integer_temporal_max(graph, levels=2) == 1  # 2 halvings: 9 frames also exercise the closing ReduceMax
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.index("DequantizeLinear") == len(ops) - 1 and "Max" in ops  # the max runs on the integers
+    x = np.random.default_rng(frames).integers(0, 256, (2 * frames, 3, 4, 2), dtype=np.uint8)
+    after = make_session(_save(graph, tmp_path / "after.onnx"))
+    np.testing.assert_array_equal(after.run(None, {"x": x})[0], before.run(None, {"x": x})[0])
+
+
+def _save(graph: onnx.ModelProto, path) -> str:
+    onnx.save(graph, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("frames", [5, 1, 300])  # 300 > 2^8: past the halving tree
+def test_deploy_passes_keep_the_ort_export_exact(model, sils, frames, tmp_path):
+    from gaitcompress.export.onnx_passes import DEPLOY_PASSES
+
+    qat = _qat(model, sils, "w8a8", "ort")
+    x = (np.random.default_rng(frames).random((2, frames, SPEC.height, SPEC.width)) > 0.5).astype(np.float32)
+    plain = export_qdq(qat, tmp_path / "plain.onnx", "ort", SPEC, passes=[])
+    exact = export_qdq(qat, tmp_path / "exact.onnx", "ort", SPEC, passes=["shapes", "temporal_max"])
+    full = export_qdq(qat, tmp_path / "full.onnx", "ort", SPEC)
+    assert read_metadata(full)["passes"] == list(DEPLOY_PASSES)
+    for level in ("none", "all"):  # the float simulation and the fused integer graph
+        ref = make_session(plain, level=level).run(None, {"sils": x})[0]
+        np.testing.assert_array_equal(make_session(exact, level=level).run(None, {"sils": x})[0], ref)
+        got = make_session(full, level=level).run(None, {"sils": x})[0]
+        if level == "none":
+            np.testing.assert_array_equal(got, ref)
+        else:  # a constant float weight lets onnxruntime pick its blocked (NCHWc) float conv: summation order only
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * float(np.abs(ref).max()))
+    fused = fused_integer_nodes(full)
+    assert fused == fused_integer_nodes(plain)  # no integer kernel lost
+    counts = {n.op_type for n in onnx.load(str(full)).graph.node}
+    assert "ReduceMax" in counts and "Max" in counts

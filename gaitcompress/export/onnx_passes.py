@@ -13,6 +13,18 @@ behind it unfolded. Two passes turn that into the standard QDQ form every runtim
   `DQ(int32 round(b / (s_x·s_w)), s_x·s_w)`. onnxruntime's optimiser does exactly this before it fuses the
   QLinearConv (its `_bias_int32` initializers), so written out, the unoptimised graph — the float simulation the
   parity probes run — computes what the fused integer kernel computes, bit for bit (see `export/int_bias.py`).
+
+Passes that take what is not compute out of the `ort` INT8 graph (each exact: the outputs are bit-identical):
+- `shapes_from_integers`: a Shape that reads a DequantizeLinear output reads its integer input instead (same shape).
+  Otherwise onnxruntime keeps one float copy of the tensor per Shape reader (three for layer 4's output).
+- `integer_temporal_max`: `DQ → [Reshape] → ReduceMax(frames)` becomes `[Reshape] → max over frames in the integer
+  container → DQ` (DQ with a positive scale is non-decreasing, so it commutes with max), the max written as a
+  halving tree of elementwise `Max` over two overlapping halves (max is idempotent, so an odd count needs no
+  padding) that reads the frame count at run time: any T works, with a final ReduceMax over what is left
+  (one frame for T ≤ 2^levels). onnxruntime's ReduceMax over a middle axis is many times slower than `Max`.
+- `fold_float_weights`: a weight `DequantizeLinear(int8 constant)` that feeds a Conv onnxruntime runs in float
+  (the float stem, the per-part FC whose output is not re-quantized) becomes the float constant it computes,
+  so it is not dequantized again on every run. Weights of convs that fuse into QLinearConv keep their DQ.
 """
 
 from __future__ import annotations
@@ -176,6 +188,137 @@ def quantize_conv_bias(model: onnx.ModelProto) -> int:
         done += 1
     remove_unused(model)
     return done
+
+
+def shapes_from_integers(model: onnx.ModelProto) -> int:
+    """Point every Shape that reads a DequantizeLinear output at the DQ's integer input; returns how many."""
+    g = _Graph(model)
+    moved = 0
+    for node in g.graph.node:
+        dq = g.producer.get(node.input[0]) if node.op_type == "Shape" else None
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            node.input[0] = dq.input[0]
+            moved += 1
+    remove_unused(model)
+    return moved
+
+
+def _reduce_axes(g: _Graph, node: onnx.NodeProto) -> list[int] | None:
+    for a in node.attribute:
+        if a.name == "axes":
+            return list(a.ints)
+    if len(node.input) > 1 and node.input[1]:
+        axes = g.const(node.input[1])
+        return None if axes is None else [int(v) for v in axes.reshape(-1)]
+    return None
+
+
+def integer_temporal_max(model: onnx.ModelProto, levels: int = 8) -> int:
+    """Run each frame max (ReduceMax over axis 1 of a dequantized tensor) on the integers; returns how many.
+
+    Per level (see the module docstring): h = ceil(T/2); x = Max(x[:, :h], x[:, T−h:]); T = h. `levels` halvings
+    cover 2^levels frames; a closing ReduceMax keeps longer sequences exact.
+    """
+    g = _Graph(model)
+    done = 0
+    for red in list(g.graph.node):
+        if red.op_type != "ReduceMax" or _reduce_axes(g, red) != [1] or _attr(red, "keepdims", 1) != 0:
+            continue
+        src = g.producer.get(red.input[0])
+        reshape = src if src is not None and src.op_type == "Reshape" else None
+        dq = g.producer.get(reshape.input[0]) if reshape is not None else src
+        if dq is None or dq.op_type != "DequantizeLinear" or len(g.consumers[dq.output[0]]) != 1:
+            continue
+        scale = g.const(dq.input[1])
+        if scale is None or scale.size != 1 or not np.all(scale > 0):
+            continue
+        base = red.name or red.output[0]
+        consts = {v: g.add_init(np.array([v], np.int64), f"{base}/int/c{v}") for v in (0, 1, 2)}
+        nodes, reduced = _frame_max_nodes(dq.input[0], reshape, base, consts, levels, _opset(model))
+        nodes.append(helper.make_node("DequantizeLinear", [reduced, *dq.input[1:]], [red.output[0]], name=f"{base}/dq"))
+        at = list(g.graph.node).index(red)
+        g.graph.node.remove(red)
+        for i, node in enumerate(nodes):
+            g.graph.node.insert(at + i, node)
+        done += 1
+    remove_unused(model)
+    return done
+
+
+def _requantized(g: _Graph, name: str, hops: int = 2) -> bool:
+    """Whether a QuantizeLinear reads `name`, directly or through up to `hops` Relu / Clip nodes."""
+    return any(
+        r.op_type == "QuantizeLinear"
+        or (hops > 0 and r.op_type in ("Relu", "Clip") and _requantized(g, r.output[0], hops - 1))
+        for r in g.consumers[name]
+    )
+
+
+def _frame_max_nodes(
+    x: str, reshape: onnx.NodeProto | None, base: str, c: dict[int, str], levels: int, opset: int
+) -> tuple[list[onnx.NodeProto], str]:
+    """Nodes computing max over axis 1 of `x` (after `reshape`'s target shape, if any); returns them and the output."""
+    nodes: list[onnx.NodeProto] = []
+
+    def add(op: str, inputs: list[str], tag: str, **attrs: object) -> str:
+        out = f"{base}/int/{tag}"
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    if reshape is not None:
+        x = add("Reshape", [x, reshape.input[1]], "reshape")  # [N·T, C, H, W] → [N, T, C, H, W], still integer
+    t = add("Gather", [add("Shape", [x], "shape"), c[1]], "frames", axis=0)  # [1] int64: T
+    for level in range(levels):
+        half = add("Div", [add("Add", [t, c[1]], f"l{level}/t+1"), c[2]], f"l{level}/half")  # ceil(T/2)
+        first = add("Slice", [x, c[0], half, c[1]], f"l{level}/first")  # frames [0, h)
+        second = add("Slice", [x, add("Sub", [t, half], f"l{level}/start"), t, c[1]], f"l{level}/second")  # [T−h, T)
+        x, t = add("Max", [first, second], f"l{level}/max"), half
+    if opset >= 18:
+        return nodes, add("ReduceMax", [x, c[1]], "rest", keepdims=0)
+    return nodes, add("ReduceMax", [x], "rest", keepdims=0, axes=[1])
+
+
+def fold_float_weights(model: onnx.ModelProto) -> int:
+    """Store as float the DQ'd constant weight of each Conv that will not fuse into QLinearConv; returns how many.
+
+    A Conv fuses when its input comes from a DequantizeLinear and its output is re-quantized (a QuantizeLinear
+    reads it, directly or after a Relu; after a 4-bit grid's Clip too, which onnxruntime does not fuse but other
+    runtimes may, so those keep their int8 weights); any other Conv with a `DQ(constant)` weight runs in float,
+    and the float32 product (q − z)·s is stored instead (the value onnxruntime computes each run, bit for bit).
+    """
+    g = _Graph(model)
+    done = 0
+    for conv in list(g.graph.node):
+        if conv.op_type != "Conv":
+            continue
+        dq_x, dq_w = g.producer.get(conv.input[0]), g.producer.get(conv.input[1])
+        requantized = _requantized(g, conv.output[0])
+        fuses = getattr(dq_x, "op_type", "") == "DequantizeLinear" and requantized
+        if fuses or dq_w is None or dq_w.op_type != "DequantizeLinear":
+            continue
+        q, s = g.const(dq_w.input[0]), g.const(dq_w.input[1])
+        zero = g.const(dq_w.input[2]) if len(dq_w.input) > 2 and dq_w.input[2] else np.zeros((), q.dtype)
+        if q is None or s is None or zero is None:
+            continue
+        shape = [-1] + [1] * (q.ndim - 1) if s.size > 1 else []
+        s, zero = s.astype(np.float32).reshape(shape), zero.astype(np.int32).reshape(shape)
+        weight = ((q.astype(np.int32) - zero).astype(np.float32) * s).astype(np.float32)
+        conv.input[1] = g.add_init(weight, f"{conv.name or conv.output[0]}.weight_float")
+        done += 1
+    remove_unused(model)
+    return done
+
+
+# the `ort` placement's clean-up passes, in the order they run (each needs the ones before it to find its pattern)
+DEPLOY_PASSES = {
+    "shapes": shapes_from_integers,
+    "temporal_max": integer_temporal_max,
+    "float_weights": fold_float_weights,
+}
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def constants_to_initializers(model: onnx.ModelProto) -> int:

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from gaitcompress.export.onnx_export import DEFAULT_OPSET, InputSpec, export_onnx
 from gaitcompress.export.onnx_passes import (
+    DEPLOY_PASSES,
     constants_to_initializers,
     fold_batchnorm,
     fold_weight_quantizers,
@@ -185,13 +186,15 @@ def quantizer_report(model: nn.Module) -> dict[str, dict[str, Any]]:
     }
 
 
-def _int8_rewrite(placement: str):
+def _int8_rewrite(placement: str, passes: Sequence[str]):
     def rewrite(graph) -> None:
         constants_to_initializers(graph)
         fold_weight_quantizers(graph)
         fold_batchnorm(graph)
         if placement == "ort":
             quantize_conv_bias(graph)  # what onnxruntime does before fusing, made explicit (export/int_bias.py)
+        for name in passes:
+            DEPLOY_PASSES[name](graph)
 
     return rewrite
 
@@ -204,10 +207,19 @@ def export_qdq(
     outputs: Sequence[str] = ("embeddings",),
     opset: int = DEFAULT_OPSET,
     metadata: Mapping[str, Any] | None = None,
+    passes: Sequence[str] | None = None,
 ) -> Path:
-    """Export a fake-quantized model as an INT8 QDQ graph (validated, atomic; see the module docstring)."""
+    """Export a fake-quantized model as an INT8 QDQ graph (validated, atomic; see the module docstring).
+
+    `passes`: which of `onnx_passes.DEPLOY_PASSES` (exact clean-ups of what is not compute) to run; default all of
+    them for the `ort` placement and none for `trt` (TensorRT reads the plain QDQ form). Recorded in the metadata.
+    """
+    passes = list(DEPLOY_PASSES if placement == "ort" else ()) if passes is None else list(passes)
+    unknown = [p for p in passes if p not in DEPLOY_PASSES]
+    if unknown:
+        raise ValueError(f"unknown export passes {unknown}; choose from {list(DEPLOY_PASSES)}")
     deploy = deploy_copy(qat_model, placement)
     report = quantizer_report(deploy)
     incompatible = sorted(p for p, r in report.items() if r["dtype"] == "uint8") if placement == "trt" else []
-    meta = {"placement": placement, "trt_incompatible": incompatible, **(metadata or {})}
-    return export_onnx(deploy, path, "int8", spec, outputs, opset, meta, rewrite=_int8_rewrite(placement))
+    meta = {"placement": placement, "trt_incompatible": incompatible, "passes": passes, **(metadata or {})}
+    return export_onnx(deploy, path, "int8", spec, outputs, opset, meta, rewrite=_int8_rewrite(placement, passes))

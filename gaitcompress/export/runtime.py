@@ -108,6 +108,31 @@ def fused_integer_nodes(path: str | Path, device: str = "cpu") -> dict[str, int]
     return {op: counts[op] for op in INTEGER_OPS if counts[op]}
 
 
+def op_profile(path: str | Path, feed: dict, threads: int = 1, runs: int = 10) -> dict[str, float]:
+    """Milliseconds per run spent in each operator type of the optimised graph (onnxruntime's profiler).
+
+    Kernel time only (`Node` events, `_kernel_time` suffix), averaged over `runs` calls after one warm-up; what
+    the profile attributes to each op type is what a graph pass can hope to remove.
+    """
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = session_options(threads)
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(str(path), opts, providers=PROVIDERS["cpu"])
+        session.run(None, feed)  # warm-up: allocations, first-touch
+        for _ in range(runs):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    per_op: Counter[str] = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            per_op[event["args"]["op_name"]] += event["dur"] / 1e3  # µs → ms
+    total_runs = runs + 1
+    return {op: ms / total_runs for op, ms in per_op.most_common()}
+
+
 class OnnxGaitModel:
     """An exported graph as a gait model callable: `(sils [N,T,H,W], lengths [N]) -> {'embeddings': ...}`.
 
