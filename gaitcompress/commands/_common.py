@@ -77,7 +77,7 @@ class _Notices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "cyan"
-        console.print(f"[{style}]{record.getMessage()}[/]", highlight=False)
+        console.print(f"[{style}]{record.getMessage()}[/]", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -93,8 +93,8 @@ def stage_run() -> Iterator[None]:
     try:
         yield
     except RunInterrupted as exc:
-        console.print(f"[bold yellow]{exc.message}[/]", highlight=False)
-        console.print(f"[yellow]{exc.hint}[/]", highlight=False)
+        console.print(f"[bold yellow]{exc.message}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{exc.hint}[/]", highlight=False, soft_wrap=True)  # one line: a command to copy
         raise typer.Exit(130) from None
     except KeyboardInterrupt:
         console.print("[bold yellow]interrupted[/]", highlight=False)
