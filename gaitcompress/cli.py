@@ -3,15 +3,20 @@
 Command bodies live in `gaitcompress.commands.<stage>` and stay thin (load recipe, call the library,
 print the table). A `GaitCompressError` becomes one red line with a hint and exit code 1; set
 `GAITCOMPRESS_TRACEBACK=1` to see the traceback instead.
+
+Help reads as a user types it: flags take no value, so they show no type (typer 0.29 prints `<bool>`), and the
+usage line names arguments in capitals (`RECIPE [OVERRIDES]...`, where typer prints `{recipe}`); see `command`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated, Any
 
 import typer
 
+from gaitcompress import __version__
 from gaitcompress.errors import GaitCompressError
 
 app = typer.Typer(
@@ -22,6 +27,21 @@ app = typer.Typer(
     help="Compress gait-recognition models for the edge: distill, quantize, export, benchmark, gate.",
     epilog="Example: gaitcompress train recipes/synthgait/teacher_quick.yaml train.iterations=200",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gaitcompress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Compress gait-recognition models for the edge: distill, quantize, export, benchmark, gate."""
 
 
 def _register() -> None:
@@ -54,11 +74,39 @@ def _register() -> None:
     app.command("pipeline")(pipeline.pipeline)
 
 
+def _plain_help(command: Any) -> None:
+    """Flags without a type column, arguments in capitals without typer's braces (walks every sub-command).
+
+    Uses click's public parameter API only: `metavar` (what the help shows as a value) and `get_usage_pieces`.
+    """
+    ctx = typer.Context(command)
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            text = param.metavar if param.required else f"[{param.metavar}]"
+            piece = text + ("..." if param.nargs != 1 else "")
+            param.get_usage_pieces = lambda ctx, piece=piece: [piece]
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
+def command() -> Any:
+    """The click command of the whole CLI, with every stage registered and help tidied (`_plain_help`)."""
+    _register()
+    cli = typer.main.get_command(app)
+    _plain_help(cli)
+    return cli
+
+
 def main() -> None:
     """Console-script entry point."""
-    _register()
+    cli = command()
     try:
-        app()
+        cli(prog_name="gaitcompress")
     except GaitCompressError as exc:
         if os.environ.get("GAITCOMPRESS_TRACEBACK"):
             raise
