@@ -86,6 +86,33 @@ def plot_pareto(
     return _save(fig, path)
 
 
+def plot_latency_throughput(
+    points: Sequence[tuple[str, float, float, str]], path: str | Path, title: str = "latency vs throughput"
+) -> Path:
+    """Throughput (sequences/s) against per-call latency (ms): one line per series, each point annotated.
+
+    `points`: (series, latency ms, sequences per second, point label such as 'b8' or '4cam'); up and to the left
+    is better, and a series' slope shows what batching or streams buy in throughput for what they cost in latency.
+    """
+    series: dict[str, list[tuple[float, float, str]]] = {}
+    for name, ms, rate, tag in points:
+        series.setdefault(name, []).append((ms, rate, tag))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for name, pts in series.items():
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name, alpha=0.8)
+        for ms, rate, tag in pts:
+            ax.annotate(tag, (ms, rate), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency per call (ms, log)")
+    ax.set_ylabel("sequences per second")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
