@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from gaitcompress.data.config import DataConfig
-from gaitcompress.evaluation.gei import gei_baseline, same_view_rank1
 from gaitcompress.data.synthgait.config import SynthConfig
 from gaitcompress.data.synthgait.writer import generate
+from gaitcompress.evaluation.gei import gei_baseline, same_view_rank1
 from gaitcompress.results import make_results, summarize, write_results
 
 
