@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gaitcompress.quant.cost import bitops_columns, bitops_report
 from gaitcompress.models import create_model
 from gaitcompress.models.cost import layer_table, model_cost
+from gaitcompress.quant.cost import bitops_columns, bitops_report
 from gaitcompress.quant.prepare import QConfig, quantize_model
 
 SIZE, FRAMES = (16, 11), 3
