@@ -63,8 +63,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Set each `key.path=value` in a copy of `recipe` (intermediate mappings are created)."""
+    """Set each `key.path=value` in a copy of `recipe` (intermediate mappings are created).
+
+    The partition follows the root: overriding a section's `root` (`data.root=/data/CASIA-B-pkl`) without its
+    `partition` keeps only the partition's file name, which `DataConfig` looks up in the new root (see there).
+    """
     out = copy.deepcopy(recipe)
+    keys = [parse_override(text)[0] for text in overrides]
     for text in overrides:
         path, value = parse_override(text)
         node = out
@@ -78,6 +83,8 @@ def apply_overrides(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[st
                 )
             node = nxt
         node[path[-1]] = value
+        if path[-1] == "root" and [*path[:-1], "partition"] not in keys and isinstance(node.get("partition"), str):
+            node["partition"] = Path(node["partition"]).name
     return out
 
 
@@ -106,32 +113,78 @@ def save_recipe(recipe: Mapping[str, Any], path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(dict(recipe), sort_keys=False))
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    """Convert a YAML value to the annotated type `tp` (dataclasses recurse; tuples from lists)."""
+def _example(value: Any) -> str:
+    """A value as it is typed after `key=` on the command line (YAML flow style, no spaces)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_example(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+EXAMPLES = {int: 200, float: 0.1, str: "name", bool: True}
+
+
+def _key(where: str) -> str:
+    """The dotted recipe key of a location: 'recipes/x.yaml.data.input_size' → 'data.input_size'."""
+    for sep in (".yaml.", ".yml.", ": ", "recipe."):
+        if sep in where:
+            where = where.rsplit(sep, 1)[-1]
+    return where
+
+
+def _wrong(where: str, what: str, value: Any, example: Any) -> GaitCompressError:
+    """'<where>: expected <what>, got <value>' with the hint `write <key>=<example>`."""
+    key = _key(where)
+    return GaitCompressError(
+        f"{where}: expected {what}, got {value!r}", f"write {key} as {what}, e.g. {key}={_example(example)}"
+    )
+
+
+def _coerce(tp: Any, value: Any, where: str, example: Any = None) -> Any:
+    """Convert a YAML value to the annotated type `tp` (dataclasses recurse; tuples from lists).
+
+    A value of the wrong shape (a number where a list or a section belongs, a list of the wrong length) is an error
+    naming the key, with `example` (the field's default) as the fix.
+    """
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(args[0], value, where) if len(args) == 1 else value
-    if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+        return _coerce(args[0], value, where, example) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            key = _key(where)
+            raise GaitCompressError(
+                f"{where}: expected a section of keys, got {value!r}",
+                f"set the keys inside it, e.g. {key}.<key>=value (see {tp.__name__})",
+            )
         return from_dict(tp, value, where)
-    if origin is tuple and isinstance(value, (list, tuple)):
+    if origin is dict and not isinstance(value, Mapping):
+        raise _wrong(where, "a mapping", value, example if example else "{}")
+    if origin is tuple:
         args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, where) for v in value)
-        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=False))
+        variable = len(args) == 2 and args[1] is Ellipsis
+        shape = "a list" if variable else f"a list of {len(args)} values"
+        if not isinstance(value, (list, tuple)) or (not variable and len(value) != len(args)):
+            raise _wrong(where, shape, value, example if example is not None else [EXAMPLES.get(a, 0) for a in args])
+        if variable:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             return float(value)
-        except ValueError as exc:
-            raise GaitCompressError(f"{where}: {value!r} is not a number", "write a number") from exc
+        except ValueError:
+            raise _wrong(where, "a number", value, example if example is not None else 0.1) from None
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
-    if tp in (int, float, str, bool) and not isinstance(value, tp):
+    if tp in (int, float, str, bool) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        key, article = _key(where), "an" if tp is int else "a"
+        shown = _example(example if example is not None else EXAMPLES[tp])
         raise GaitCompressError(
             f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}",
-            f"write a {tp.__name__} value",
+            f"write {key} as {article} {tp.__name__}, e.g. {key}={shown}",
         )
     return value
 
@@ -148,7 +201,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "recipe
     for key, value in data.items():
         if key not in fields:
             raise GaitCompressError(f"{where}: unknown key {key!r}", did_you_mean(key, fields))
-        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}")
+        default = fields[key].default
+        example = None if default is dataclasses.MISSING or dataclasses.is_dataclass(default) else default
+        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}", example)
     return cls(**kwargs)
 
 

@@ -1,74 +1,168 @@
-"""`gaitcompress info CHECKPOINT`: what a checkpoint holds and what it costs to run.
+"""`gaitcompress info TARGET`: what a model holds and what it costs to run, in tables that fit 80 columns.
 
-Given a registered model name or wildcard instead (`gaitcompress info 'gaitbase*' --input 32 22`), it
-compares the variants' parameters and MACs.
+TARGET is a checkpoint (.pt, gaitcompress or OpenGait) or run folder: its summary and per-layer cost; a registered
+model name (`gaitbase`): the same, for the variant built fresh; a wildcard (`'gaitbase*'`): the variants side by
+side; an exported `.onnx` file: what export wrote into its metadata.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.table import Table
 
 from gaitcompress.commands._common import out
 
 TargetArg = Annotated[
-    Path, typer.Argument(help="A checkpoint (.pt) or run folder; or a registered model name/wildcard to compare.")
+    Path,
+    typer.Argument(
+        help="A checkpoint (.pt) or run folder; a registered model name (gaitbase) or wildcard ('gaitbase*'); "
+        "or an exported .onnx file.",
+        show_default=False,
+    ),
 ]
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames per sequence to cost.")]
 InputOpt = Annotated[tuple[int, int], typer.Option("--input", help="Silhouette height and width.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Variant of an OpenGait checkpoint (default gaitbase).")]
+CLASSES = 74  # a registered model is costed with CASIA-B's training classes (the classifier is not deployed)
 
 
 def info(target: TargetArg, frames: FramesOpt = 30, input_size: InputOpt = (64, 44), name: NameOpt = None) -> None:
-    """Show a checkpoint's model, parameters, MACs (total and per frame), BitOPs and per-layer cost."""
-    from gaitcompress.models import list_models
+    """Show a model's parameters, MACs (total and per frame), BitOPs and per-layer cost; compare variants.
 
-    if not target.exists() and list_models(str(target)):
-        _compare(str(target), frames, input_size)
+    Examples: [b]gaitcompress info runs/synthgait/student_quick --input 32 22 --frames 16[/] ·
+    [b]gaitcompress info gaitbase[/] · [b]gaitcompress info 'gaitbase*'[/] · [b]gaitcompress info model.onnx[/]
+    """
+    from gaitcompress.errors import GaitCompressError
+    from gaitcompress.models import create_model, list_models
+
+    if target.suffix == ".onnx":
+        if not target.is_file():
+            raise GaitCompressError(f"ONNX file not found: {target}", "check the path (export writes <out>/*.onnx)")
+        return out.print(onnx_table(target))
+    if target.exists():
+        model, title = _load(target, name), str(target)
+    elif str(target) in list_models():
+        model, title = create_model(str(target), num_classes=CLASSES), f"{target} (registered, {CLASSES} classes)"
+    elif list_models(str(target)):
+        return out.print(compare_table(str(target), frames, input_size))
     else:
-        _show(target, frames, input_size, name)
+        raise GaitCompressError(
+            f"{target}: no such file, run folder or registered model",
+            f"registered models: {', '.join(list_models())}",
+        )
+    summary, layers = model_tables(model, title, frames, input_size)
+    out.print(summary, layers)
 
 
-def _show(path: Path, frames: int, input_size: tuple[int, int], name: str | None) -> None:
-    from rich.table import Table
+def _load(path: Path, name: str | None) -> Any:
+    from gaitcompress.checkpoints import resolve_checkpoint
+    from gaitcompress.quant import load_model  # registers the `qat` kind
 
-    from gaitcompress.export.bitops import bitops_columns, bitops_report
-    from gaitcompress.models.checkpoint import load_checkpoint, read_checkpoint
+    return load_model(resolve_checkpoint(path), name=name)
+
+
+def model_tables(model: Any, title: str, frames: int, input_size: tuple[int, int]) -> tuple[Table, Table]:
+    """The summary (model, bits, params, MACs, BitOPs, bytes) and the per-layer cost, each ≤ 80 columns wide."""
     from gaitcompress.models.cost import format_count, layer_table, model_cost
-    from gaitcompress.quant.checkpoint import load_quantized
-    from gaitcompress.train.checkpoint import resolve_checkpoint
+    from gaitcompress.quant.cost import bitops_columns, bitops_report
 
-    path = resolve_checkpoint(path)
-    qat = read_checkpoint(path).get("kind") == "qat"
-    model = load_quantized(path) if qat else load_checkpoint(path, name=name)
     cost, bits, spec = model_cost(model, frames, input_size), bitops_report(model, frames, input_size), model.spec
-    summary = Table("", "", title=str(path), show_header=False)
-    for key, value in [("family", spec.family), ("name", spec.name), ("bits", bits.bits), ("parts", str(spec.parts)),
-                       ("classes", str(spec.num_classes)), ("params", format_count(cost.params)),
-                       (f"MACs ({frames}×{input_size[0]}×{input_size[1]})", format_count(cost.macs)),
+    summary = Table(show_header=False, title=title, box=box.SIMPLE)
+    h, w = input_size
+    for key, value in [("family / name", f"{spec.family} / {spec.name}"), ("bits", bits.bits),
+                       ("parts / classes", f"{spec.parts} / {spec.num_classes}"),
+                       ("params", format_count(cost.params)),
+                       (f"MACs ({frames} frames of {h}×{w})", format_count(cost.macs)),
                        ("MACs per frame", format_count(cost.macs_per_frame)),
                        ("BitOPs (conv + part FC)", format_count(bits.bitops)),
                        ("deployed bytes", format_count(bits.bytes))]:  # fmt: skip
         summary.add_row(key, value)
     header, rows = layer_table(cost, bitops_columns(bits))
-    layers = Table(title="per-layer cost (per sequence)")
-    for column in header:
-        layers.add_column(column, overflow="fold")
+    prefix = _common_prefix([row[0] for row in rows])
+    layers = Table(
+        title=f"per-layer cost (one sequence of {frames} frames)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    if prefix:
+        layers.caption = f"layers under {prefix.rstrip('.')}"
+    quantized = bits.bits != "fp32"  # an FP32 model's bits are 32/32 everywhere and its BitOPs its MACs
+    columns = ["layer", "type", "params", "MACs", "share", *(["w/a", "BitOPs"] if quantized else []), "bytes"]
+    for col in columns:
+        layers.add_column(col, justify="left" if col in ("layer", "type") else "right", no_wrap=True)
+    idx = {h: i for i, h in enumerate(header)}
     for row in rows:
-        layers.add_row(row[0], row[1], format_count(row[2]), format_count(row[3]), f"{row[4]:.1%}", *map(str, row[5:]))
-    out.print(summary, layers)
+        cells = [row[0].removeprefix(prefix), _short_type(row[1]), format_count(row[2]), format_count(row[3]),
+                 f"{row[4]:.1%}"]  # fmt: skip
+        if quantized:
+            cells += [str(row[idx["bits (w/a)"]]), _count(row[idx["BitOPs"]])]
+        layers.add_row(*cells, _count(row[idx["bytes"]]))
+    return summary, layers
 
 
-def _compare(pattern: str, frames: int, input_size: tuple[int, int]) -> None:
-    from rich.table import Table
+def _count(text: str) -> str:
+    """'76,032' (bitops_columns' text) → '76 k'; '-' stays."""
+    from gaitcompress.models.cost import format_count
 
-    from gaitcompress.models.cost import registered_costs
+    try:
+        return format_count(float(str(text).replace(",", "")))
+    except ValueError:
+        return str(text)
 
-    table = Table("model", "params", f"MACs ({frames} frames)", "MACs per frame", "GMACs per frame",
-                  title=f"registered models at {input_size[0]}×{input_size[1]} (74 classes)")  # fmt: skip
-    for model_name, cost in registered_costs(pattern, frames, input_size):
-        table.add_row(model_name, f"{cost.params:,}", f"{cost.macs:,}", f"{cost.macs_per_frame:,.0f}",
-                      f"{cost.macs_per_frame / 1e9:.4f}")  # fmt: skip
-    out.print(table)
+
+def _short_type(name: str) -> str:
+    name = name.removeprefix("Quant")
+    return {"SeparateFCs": "part FC", "Conv2d": "conv", "Conv1d": "conv1d", "Linear": "linear"}.get(name, name)
+
+
+def _common_prefix(paths: list[str]) -> str:
+    """The dotted module path the nested layers share ('Backbone.forward_block.'), or '' (top-level heads such as
+    `FCs` keep their names)."""
+    nested = [p.split(".") for p in paths if "." in p]
+    if len(nested) < 2:
+        return ""
+    common = []
+    for level in zip(*nested, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    prefix = ".".join(common) + "." if common else ""
+    return prefix if all(p.startswith(prefix) and p != prefix for p in paths if "." in p) else ""
+
+
+def compare_table(pattern: str, frames: int, input_size: tuple[int, int]) -> Table:
+    """Registered variants matching `pattern`: parameters and MACs, one line each."""
+    from gaitcompress.models.cost import format_count, registered_costs
+
+    h, w = input_size
+    table = Table(
+        title=f"registered models at {h}×{w}, {frames} frames ({CLASSES} classes)", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for col in ("model", "params", "MACs per frame", f"MACs ({frames} frames)", "× first"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
+    costs = registered_costs(pattern, frames, input_size)
+    ref = costs[0][1].macs if costs else 1
+    for model_name, cost in costs:
+        table.add_row(model_name, format_count(cost.params), format_count(cost.macs_per_frame),
+                      format_count(cost.macs), f"{cost.macs / ref:.3f}")  # fmt: skip
+    return table
+
+
+def onnx_table(path: Path) -> Table:
+    """An exported file's metadata (what export recorded: model, bits, placement, input, accuracy) and size."""
+    from gaitcompress.export.onnx_export import read_metadata
+    from gaitcompress.models.cost import format_count
+
+    meta = read_metadata(path)
+    table = Table(show_header=False, title=str(path), box=box.SIMPLE)
+    table.add_row("size", f"{format_count(path.stat().st_size)}B")
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+        table.add_row(key, str(value))
+    return table

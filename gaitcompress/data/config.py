@@ -3,11 +3,17 @@
 Either `root` points at an OpenGait-layout folder (`root/<id>/<type>/<view>/*.pkl` + partition JSON), or
 `root` is left out and the SynthGait set described by `synth` is generated once into a cache folder
 (`$GAITCOMPRESS_DATA/synthgait-<hash>`, default `./data/synthgait-<hash>`) and reused.
+
+The partition follows the root. With `root` an existing folder, `partition` resolves as: a path that exists is
+used; a bare file name (what `data.root=X` on the command line leaves of the recipe's partition, see
+`gaitcompress.recipe.apply_overrides`) is looked up in the root; unset means `root/partition.json`. Failing that,
+the root's only `*.json` is the partition; anything else is an error naming both keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gaitcompress.data.synthgait.config import SynthConfig
 from gaitcompress.errors import GaitCompressError, did_you_mean
@@ -96,11 +102,40 @@ class DataConfig:
             raise GaitCompressError(f"data.workers={self.workers} is negative", "use 0 or more")
         if self.max_train_seqs_per_id is not None and self.max_train_seqs_per_id < 1:
             raise GaitCompressError("data.max_train_seqs_per_id must be ≥ 1", "or leave it unset for all")
+        if self.root is not None and Path(self.root).is_dir():
+            object.__setattr__(self, "partition", find_partition(Path(self.root), self.partition))
 
     @property
     def synth_config(self) -> SynthConfig:
         """The SynthGait settings that apply when `root` is unset."""
         return self.synth or SynthConfig()
+
+
+NOT_PARTITIONS = ("synthgait.json", "synth_manifest.json")  # JSON files the generators write beside partition.json
+
+
+def find_partition(root: Path, partition: str | None) -> str | None:
+    """The partition file of the dataset in `root` (module docstring); None means `root/partition.json`."""
+    if partition is not None and Path(partition).is_file():
+        return partition
+    if partition is not None and Path(partition).name == partition and (root / partition).is_file():
+        return str(root / partition)
+    if partition is None and (root / "partition.json").is_file():
+        return None
+    found = sorted(p for p in root.glob("*.json") if p.name not in NOT_PARTITIONS)
+    if len(found) == 1:
+        return str(found[0])
+    wanted = f"data.partition={partition}" if partition else "data.partition (unset: partition.json)"
+    where = f"{wanted} is not a file, nor in data.root={root}"
+    if found:
+        raise GaitCompressError(
+            f"{where}, which holds {len(found)} JSON files ({', '.join(p.name for p in found[:4])})",
+            f"name the partition: data.partition={found[0]} (the JSON with TRAIN_SET and TEST_SET)",
+        )
+    raise GaitCompressError(
+        f"{where}, which holds no JSON file",
+        "set data.partition to the partition JSON (TRAIN_SET, TEST_SET), or copy it into data.root",
+    )
 
 
 def _choice(where: str, value: str, choices: tuple[str, ...]) -> None:
