@@ -151,3 +151,21 @@ def test_seeds_with_reuse_read_finished_runs_and_run_the_rest(tmp_path, monkeypa
     assert ran == [0, 1] and row["seeds"] == [0, 1] and row["metrics"]["mean@R1"]["values"] == [40.0, 41.0]
     qat.run_quantize_seeds(recipe, [0, 1])
     assert ran == [0, 1, 0, 1]  # without reuse every seed runs again
+
+
+def test_a_qat_checkpoint_written_before_the_add_module_loads(tmp_path):
+    """Old keys `block.residual_quant.*` / `block.main_quant.*` are today's `downsample.2.*` / `add.main_quant.*`."""
+    import re
+
+    torch.manual_seed(0)
+    qcfg = QConfig.preset("w4a4", placement="ort")
+    q = quantize_model(create_model("gaitbase_w0125", num_classes=4), qcfg)
+    q((torch.rand(2, 3, 16, 11) > 0.5).float())  # initialise the steps
+    path = save_quantized(q, qcfg, tmp_path / "new.pt")
+    ckpt = torch.load(path, weights_only=True)
+    old = {re.sub(r"\.add\.main_quant\.", ".main_quant.", re.sub(r"\.downsample\.2\.", ".residual_quant.", k)): v
+           for k, v in ckpt["model"].items()}  # fmt: skip
+    assert any(".residual_quant." in k for k in old) and any(".main_quant." in k and ".add." not in k for k in old)
+    torch.save({**ckpt, "model": old}, tmp_path / "old.pt")
+    loaded = load_quantized(tmp_path / "old.pt")
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in q.state_dict().items())
