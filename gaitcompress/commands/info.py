@@ -27,6 +27,7 @@ TargetArg = Annotated[
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames per sequence to cost.")]
 InputOpt = Annotated[tuple[int, int], typer.Option("--input", help="Silhouette height and width.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Variant of an OpenGait checkpoint (default gaitbase).")]
+WIDE = 120  # from this terminal width on, the per-layer table shows full module paths and class names
 CLASSES = 74  # a registered model is costed with CASIA-B's training classes (the classifier is not deployed)
 
 
@@ -51,8 +52,8 @@ def info(target: TargetArg, frames: FramesOpt = 30, input_size: InputOpt = (64, 
         return out.print(compare_table(str(target), frames, input_size))
     else:
         raise GaitCompressError(
-            f"{target}: no such file, run folder or registered model",
-            f"registered models: {', '.join(list_models())}",
+            f"no checkpoint at {target}: no such file or run folder, nor a registered model name",
+            f"pass a .pt file, a run folder, or one of: {', '.join(list_models())}",
         )
     summary, layers = model_tables(model, title, frames, input_size)
     out.print(summary, layers)
@@ -82,7 +83,8 @@ def model_tables(model: Any, title: str, frames: int, input_size: tuple[int, int
                        ("deployed bytes", format_count(bits.bytes))]:  # fmt: skip
         summary.add_row(key, value)
     header, rows = layer_table(cost, bitops_columns(bits))
-    prefix = _common_prefix([row[0] for row in rows])
+    compact = out.width < WIDE  # full module paths and class names only where they fit
+    prefix = _common_prefix([row[0] for row in rows]) if compact else ""
     layers = Table(
         title=f"per-layer cost (one sequence of {frames} frames)",
         box=box.SIMPLE_HEAD,
@@ -97,8 +99,8 @@ def model_tables(model: Any, title: str, frames: int, input_size: tuple[int, int
         layers.add_column(col, justify="left" if col in ("layer", "type") else "right", no_wrap=True)
     idx = {h: i for i, h in enumerate(header)}
     for row in rows:
-        cells = [row[0].removeprefix(prefix), _short_type(row[1]), format_count(row[2]), format_count(row[3]),
-                 f"{row[4]:.1%}"]  # fmt: skip
+        kind = _short_type(row[1]) if compact else row[1]
+        cells = [row[0].removeprefix(prefix), kind, format_count(row[2]), format_count(row[3]), f"{row[4]:.1%}"]
         if quantized:
             cells += [str(row[idx["bits (w/a)"]]), _count(row[idx["BitOPs"]])]
         layers.add_row(*cells, _count(row[idx["bytes"]]))
