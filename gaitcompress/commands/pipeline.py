@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, console, out
+from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, console, out, stage_run
 
 
 def pipeline(
@@ -34,6 +35,7 @@ def pipeline(
     """
     import torch
 
+    from gaitcompress.harness import RunInterrupted
     from gaitcompress.pipeline.run import run_pipeline
     from gaitcompress.recipe import load_recipe
     from gaitcompress.results import command_line
@@ -46,8 +48,16 @@ def pipeline(
     if stage_override:
         cfg["overrides"] = [*cfg.get("overrides", []), *stage_override]
     log = lambda msg: console.print(msg, markup=False, highlight=False)  # noqa: E731 - stage names in [brackets]
-    run = run_pipeline(cfg, RichTracker(), log=log, redo=redo)
-    doc = run.report(command_line())
+    command = command_line()
+    hint = f"resume with: {command}  (finished stages are skipped; the interrupted one continues)"
+    with stage_run():  # stage notices; Ctrl-C: what was saved and the command that resumes, exit 130
+        try:
+            run = run_pipeline(cfg, RichTracker(), log=log, redo=redo, command=command)
+        except RunInterrupted as exc:  # the stage's hint would name the stage command: the pipeline resumes itself
+            raise RunInterrupted(exc.message, hint) from None
+        except KeyboardInterrupt:  # between stages, or in export / bench
+            raise RunInterrupted("interrupted", hint) from None
+    doc = run.report(command)
     out.print(summary_table(doc))
     console.print(f"report: {run.run_dir / 'report' / 'report.md'}", markup=False, highlight=False)
     for failure in run.parity_failures:
@@ -57,24 +67,40 @@ def pipeline(
 
 
 def summary_table(doc: dict) -> Table:
-    """One row per stage: accuracy, cost, size and latency."""
-    table = Table(title=f"{doc['name']} ({doc['dataset'].get('name')}, input {doc['dataset'].get('input')})")
-    cols = ["stage", "bits", "NM@R1", "BG@R1", "CL@R1", "mean@R1", "mAP", "ONNX mean@R1", "parity", "GMACs",
-            "GBitOPs", "params", "ONNX MB", "p50 ms", "× teacher"]  # fmt: skip
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("stage", "method", "bits") else "right")
-    for r in doc["rows"]:
-        m, c, lat = r.get("metrics", {}), r.get("cost", {}), r.get("latency", {})
-        keys = ("NM@R1", "BG@R1", "CL@R1", "mean@R1", "mAP", "onnx mean@R1")
-        acc = [f"{m[k]['mean']:.1f}" if k in m else "" for k in keys]
-        checks = r.get("parity", {}).values()
-        parity = "" if not checks else ("ok" if all(c["passed"] for c in checks) else "[red]FAILED[/]")
-        size = sum(c.get("onnx_bytes", {}).values()) / 2**20 if c.get("onnx_bytes") else None
+    """The report at 80 columns: one line per model (stage name), what ships and why, notes under the table.
+
+    Accuracy is the headline rank-1 in PyTorch and as deployed (ONNX); size is the benchmarked (first) export;
+    the wide table with every metric and each file's path is report.md.
+    """
+    from gaitcompress.pipeline.report import headline, name, note_text, parity_ok, recommendation_text
+
+    rows, metric = doc["rows"], headline(doc["rows"])
+    ds = doc.get("dataset", {})
+    size = "×".join(map(str, ds.get("input") or [])) or "?"
+    table = Table(title=f"{doc['name']} ({ds.get('name')}, {size})", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)  # fmt: skip
+    short = metric.replace("mean@", "")  # 'R1' (mean over NM/BG/CL) keeps the header narrow
+    for col in ("model", "bits", short, f"ONNX {short}", "parity", "GBitOPs", "MB", "p50 ms", "× teacher"):
+        table.add_column(col, justify="left" if col in ("model", "bits") else "right", no_wrap=True)
+    footnotes: list[str] = []
+    for r in rows:
+        m, c, lat = r.get("metrics", {}), r.get("cost", {}), r.get("latency") or {}
+        marks = ""
+        for key in r.get("notes", []):
+            footnotes.append(f"[{len(footnotes) + 1}] {name(r)}: {note_text(key, r)}.")
+            marks += f"[{len(footnotes)}]"
+        ok = parity_ok(r)
+        sizes = list((c.get("onnx_bytes") or {}).values())
         ratio = next(iter(lat.get("ratio_to", {}).values()), None)
         table.add_row(
-            r["stage"], r.get("bits", ""), *acc, parity,
-            f"{c.get('macs', 0) / 1e9:.3f}", f"{c.get('bitops', 0) / 1e9:.3f}", f"{c.get('params', 0) / 1e6:.3f}M",
-            f"{size:.2f}" if size is not None else "", f"{lat['p50_ms']:.2f}" if lat else "",
-            f"{ratio:.2f}" if ratio is not None else "",
+            name(r) + marks, r.get("bits", ""),
+            f"{m[metric]['mean']:.1f}" if metric in m else "", f"{m['onnx ' + metric]['mean']:.1f}"
+            if f"onnx {metric}" in m else "", "" if ok is None else ("ok" if ok else "[red]FAILED[/]"),
+            f"{c.get('bitops', 0) / 1e9:.3f}", f"{sizes[0] / 2**20:.2f}" if sizes else "",
+            f"{lat['p50_ms']:.2f}" if lat else "", f"{ratio:.2f}" if ratio is not None else "",
         )  # fmt: skip
+    caption = [f"{short} = {metric} (%), PyTorch and as deployed in onnxruntime; MB = the benchmarked ONNX file",
+               recommendation_text(doc.get("recommended")), *footnotes]  # fmt: skip
+    table.caption = "\n".join(caption)
+    table.caption_justify = "left"
     return table

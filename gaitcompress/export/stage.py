@@ -22,7 +22,6 @@ from typing import Any
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.bitops import BitopsReport, bitops_report
 from gaitcompress.export.onnx_export import (
     DEFAULT_OPSET,
     InputSpec,
@@ -34,6 +33,7 @@ from gaitcompress.export.onnx_export import (
 from gaitcompress.export.parity import ParityReport, verify_export
 from gaitcompress.export.qdq import PLACEMENTS, export_qdq
 from gaitcompress.progress import NULL, Tracker
+from gaitcompress.quant.cost import BitopsReport, bitops_report
 
 FORMATS = ("fp32", "fp16", "int8")
 
@@ -82,9 +82,8 @@ class ExportResult:
 
 def _load(path: Path, name: str | None) -> tuple[nn.Module, dict[str, Any]]:
     """The model and its raw checkpoint dict; anything that is not a gait model is a clear error."""
-    from gaitcompress.checkpoints import load_model
+    from gaitcompress.checkpoints import load, load_model, resolve_checkpoint
     from gaitcompress.models import list_models
-    from gaitcompress.train.checkpoint import load, resolve_checkpoint
 
     path = resolve_checkpoint(path)  # missing file → GaitCompressError naming it
     ckpt = load(path)

@@ -57,8 +57,8 @@ class StageCache:
         folder = self.run_dir / name
         rec = self.state.get(name)
         resume = bool(rec and rec["key"] == key and rec["status"] == "running" and folder.exists() and not fresh)
-        if rec and (rec["key"] != key or fresh) and folder.exists():
-            stale = self.run_dir / f"{name}.stale-{rec['key']}"
+        if folder.exists() and (rec is None or rec["key"] != key or fresh):  # None: a folder pipeline.json never made
+            stale = self.run_dir / f"{name}.stale-{rec['key'] if rec else 'unrecorded'}"
             if stale.exists():
                 shutil.rmtree(stale)
             folder.rename(stale)

@@ -1,20 +1,40 @@
-"""The pipeline report: every stage's accuracy, cost and latency side by side, as JSON, markdown and plots.
+"""The pipeline report: every stage's accuracy, cost and latency side by side, and which model to ship.
 
 Rows come from each stage's own `metrics.json` (so the report never recomputes accuracy), cost from
 `export.bitops.bitops_report` on the saved model (BitOPs = MACs for FP32 layers), file sizes from the exports,
 and latency from the bench stage. The JSON is the shared results form, so `gaitcompress gate` can check it.
+
+One name per model everywhere (terminal, report.md, plots): the stage name (`teacher`, `student`,
+`quant-qgait8`, …); each row's `method` stays the results-form method name (`gaitkd`, `qgait8`), which the gate
+matches on. The report recommends a model: the fastest (bench p50; BitOPs without a bench stage) whose deployed
+accuracy — the exported graph's in onnxruntime, PyTorch's where there is no verified export — is within
+`tolerance` points of the teacher's and whose export passed parity. The tolerance is the pipeline recipe's
+`report: {tolerance: …}` when it has one (read from the run folder's `pipeline.yaml`), else `TOLERANCE`.
+Rows whose speed needs a word (w4a4 runs in INT8 containers; a `trt`-placement model timed on onnxruntime CPU)
+carry `notes`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from gaitcompress.bench.plots import plot_latency, plot_pareto
-from gaitcompress.results import make_results, read_results, write_results
+from gaitcompress.results import make_results, read_results, render_markdown, write_results
 
 ACCURACY_KEYS = ("NM@R1", "BG@R1", "CL@R1", "mean@R1", "R1", "R5", "mAP", "mINP")
+TOLERANCE = 1.0  # points of the headline rank-1 a recommended model may lose against the teacher
+REFERENCE = "teacher"
+NOTES = {
+    "int8-containers": "w{b}a{b} runs as INT8 containers holding {b}-bit grids (DESIGN §10): INT8 speed and about "
+    "INT8 size, not {b}-bit; its gain over w8a8 is BitOPs, realised only on hardware with {b}-bit kernels",
+    "trt-on-cpu": "`trt` placement: Q/DQ laid out for TensorRT (symmetric int8, nothing for onnxruntime to fuse), "
+    "so onnxruntime CPU runs it as simulation; time it with TensorRT, or quantize with quant.placement=ort for CPU",
+}
 
 
 def stage_rows(
@@ -57,23 +77,193 @@ def attach_latency(rows: list[dict[str, Any]], latency_rows: Sequence[Mapping[st
             row["latency"] = by_name[row["stage"]]
 
 
+def name(row: Mapping[str, Any]) -> str:
+    """The one name of a model in every view: its stage name (a results row without one: its method)."""
+    return str(row.get("stage") or row.get("method") or "?")
+
+
+def headline(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rank-1 the report leads with: CASIA-B's mean over NM/BG/CL, else plain R1."""
+    return "mean@R1" if any("mean@R1" in r.get("metrics", {}) for r in rows) else "R1"
+
+
+def deployed(row: Mapping[str, Any], metric: str) -> float | None:
+    """The accuracy of what ships: the exported graph's (`onnx <metric>`), else PyTorch's."""
+    m = row.get("metrics", {})
+    value = (m.get(f"onnx {metric}") or m.get(metric) or {}).get("mean")
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def parity_ok(row: Mapping[str, Any]) -> bool | None:
+    """True/False when the row's exports were verified, None when they were not."""
+    checks = [c for c in (row.get("parity") or {}).values() if isinstance(c, Mapping) and "passed" in c]
+    return all(c["passed"] for c in checks) if checks else None
+
+
+def placement(row: Mapping[str, Any]) -> str | None:
+    """A quantized row's placement: from its QAT row, else from its INT8 file name (`…_w8a8_trt.onnx`)."""
+    found = (row.get("quant") or {}).get("placement")
+    if found:
+        return found
+    for path in (row.get("exports") or {}).values():
+        stem = Path(path).stem
+        for p in ("trt", "ort"):
+            if stem.endswith(f"_{p}"):
+                return p
+    return None
+
+
+def speed_notes(row: Mapping[str, Any]) -> list[str]:
+    """Why a row's latency is not what its bits suggest (keys of `NOTES`)."""
+    notes = []
+    bits = str(row.get("bits", ""))
+    if bits.startswith("w") and "a" in bits:
+        w, a = bits[1:].split("a", 1)
+        if w.isdigit() and a.isdigit() and max(int(w), int(a)) < 8:
+            notes.append("int8-containers")
+    backend = str((row.get("latency") or {}).get("backend", ""))
+    if placement(row) == "trt" and backend.startswith("ort") and not backend.startswith("ort-trt"):
+        notes.append("trt-on-cpu")
+    return notes
+
+
+def note_text(key: str, row: Mapping[str, Any]) -> str:
+    bits = str(row.get("bits", "w4a4"))
+    return NOTES[key].format(b=bits[1:].split("a", 1)[0] if key == "int8-containers" else "")
+
+
+def recommend(rows: Sequence[Mapping[str, Any]], tolerance: float = TOLERANCE) -> dict[str, Any] | None:
+    """The model to ship (module docstring), with why; None when no row can be compared with the teacher."""
+    metric = headline(rows)
+    ref = next((r for r in rows if name(r) == REFERENCE), rows[0] if rows else None)
+    ref_acc = deployed(ref, metric) if ref else None
+    if ref_acc is None:
+        return None
+    timed = all("latency" in r for r in rows)
+    ok = [r for r in rows if (deployed(r, metric) or -math.inf) >= ref_acc - tolerance and parity_ok(r) is not False]
+
+    def speed(r: Mapping[str, Any]) -> float:
+        return float(r["latency"]["p50_ms"]) if timed else float(r.get("cost", {}).get("bitops", math.inf))
+
+    best = min(ok, key=speed) if ok else ref
+    return {
+        "stage": name(best),
+        "method": best.get("method"),
+        "metric": metric,
+        "deployed": deployed(best, metric),
+        "reference": {"stage": name(ref), "deployed": ref_acc},
+        "tolerance": tolerance,
+        "by": "p50_ms" if timed else "bitops",
+        "speed": speed(best),
+        "onnx": next(iter((best.get("exports") or {}).values()), None),
+        "within": bool(ok),
+    }
+
+
+def recommendation_text(rec: Mapping[str, Any] | None) -> str:
+    """One sentence: what to ship and why (or why nothing qualifies)."""
+    if rec is None:
+        return "recommended: none (no teacher accuracy to compare with)"
+    ref = rec["reference"]
+    if not rec["within"]:
+        return (f"recommended: {ref['stage']} — no model is within {rec['tolerance']:g} points of its "
+                f"{rec['metric']} {ref['deployed']:.1f} with parity")  # fmt: skip
+    by = f"{rec['speed']:.2f} ms p50" if rec["by"] == "p50_ms" else f"{rec['speed'] / 1e9:.3g} GBitOPs"
+    return (
+        f"recommended: {rec['stage']} ({by}, deployed {rec['metric']} {rec['deployed']:.1f} vs {ref['stage']} "
+        f"{ref['deployed']:.1f}, tolerance {rec['tolerance']:g}): {rec['onnx'] or 'no ONNX'}"
+    )
+
+
+def recipe_tolerance(run_dir: Path) -> float | None:
+    """`report.tolerance` of the pipeline recipe saved in the run folder, if it sets one."""
+    path = Path(run_dir) / "pipeline.yaml"
+    if not path.is_file():
+        return None
+    value = ((yaml.safe_load(path.read_text()) or {}).get("report") or {}).get("tolerance")
+    return float(value) if value is not None else None
+
+
+def render_report(doc: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
+    """report.md: the wide table (every metric, ONNX files with sizes per format, latency), the recommendation,
+    the notes under rows that need them, then the plots and the shared results rendering's footer."""
+    rows, metric = doc["rows"], headline(doc["rows"])
+    lines = [f"# {doc['name']}", "", f"Command: `{doc['command']}`", ""]
+    ds = doc.get("dataset", {})
+    lines += [f"Dataset: {ds.get('name')}, input {ds.get('input')}, {ds.get('frames')} training frames", ""]
+    head = ["model", "method", "bits", metric, f"ONNX {metric}", "parity", "GMACs", "GBitOPs", "params (M)",
+            "ONNX files", "p50 ms", "× teacher"]  # fmt: skip
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m, c, lat = r.get("metrics", {}), r.get("cost", {}), r.get("latency") or {}
+        files = "<br>".join(f"{fmt}: `{p}` ({c.get('onnx_bytes', {}).get(fmt, 0) / 2**20:.2f} MB)"
+                            for fmt, p in (r.get("exports") or {}).items())  # fmt: skip
+        ratio = next(iter(lat.get("ratio_to", {}).values()), None)
+        ok = parity_ok(r)
+        marks = "".join(f" [{i}]" for i, _ in _numbered(rows) if _ is r)
+        lines.append("| " + " | ".join([
+            name(r) + marks, str(r.get("method", "")), str(r.get("bits", "")),
+            f"{m[metric]['mean']:.2f}" if metric in m else "", f"{m['onnx ' + metric]['mean']:.2f}"
+            if f"onnx {metric}" in m else "", "" if ok is None else ("ok" if ok else "**FAILED**"),
+            f"{c.get('macs', 0) / 1e9:.3f}", f"{c.get('bitops', 0) / 1e9:.3f}", f"{c.get('params', 0) / 1e6:.3f}",
+            files, f"{lat['p50_ms']:.2f}" if lat else "", f"{ratio:.2f}" if ratio is not None else "",
+        ]) + " |")  # fmt: skip
+    lines += ["", f"**{recommendation_text(doc.get('recommended'))}**", ""]
+    for i, (key, row) in _numbered(rows, keys=True):
+        lines.append(f"[{i}] {name(row)}: {note_text(key, row)}.")
+    if plots:
+        lines += ["", *(f"![{p.stem}]({p.name})" for p in plots)]
+    footer = render_markdown({**doc, "rows": rows})
+    lines += ["", "## Every metric", "", footer.split("\n", 6)[-1]]  # the results rendering without its header
+    return "\n".join(lines) + "\n"
+
+
+def _numbered(rows: Sequence[Mapping[str, Any]], keys: bool = False) -> list[tuple[int, Any]]:
+    """Footnote numbers over (row, note) pairs, in row order: [(1, row), …] or, with `keys`, [(1, (key, row)), …]."""
+    pairs = [(key, r) for r in rows for key in r.get("notes", [])]
+    return [(i, pair if keys else pair[1]) for i, pair in enumerate(pairs, 1)]
+
+
 def write_report(
     rows: Sequence[Mapping[str, Any]],
     dataset: Mapping[str, Any],
     folder: str | Path,
-    name: str,
+    title: str,
     command: str | None = None,
+    tolerance: float | None = None,
 ) -> dict[str, Any]:
-    """`report.json` + `report.md` (table, plots linked) and PNG plots in `folder`."""
+    """`report.json` + `report.md` and PNG plots in `folder` (the run folder's `report/`); returns the document.
+
+    `tolerance` defaults to the pipeline recipe's `report.tolerance`, else `TOLERANCE`.
+    """
     folder = Path(folder)
-    doc = make_results(name, rows, dataset, command)
+    tol = tolerance if tolerance is not None else recipe_tolerance(folder.parent)
+    tol = TOLERANCE if tol is None else tol
+    rows = [dict(r) for r in rows]
+    for row in rows:
+        notes = speed_notes(row)
+        if notes:
+            row["notes"] = notes
+    doc = make_results(title, rows, dataset, command)
+    doc["recommended"] = recommend(rows, tol)
     write_results(doc, folder / "report.json")
-    plots = []
-    if any("latency" in r for r in rows):
-        plots.append(plot_latency(rows, folder / "latency.png", title=f"{name}: latency"))
-        plots.append(plot_pareto(rows, folder / "pareto_latency.png", x="latency"))
-    plots.append(plot_pareto(rows, folder / "pareto_bitops.png", x="bitops"))
-    md = (folder / "report.md").read_text()
-    md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
-    (folder / "report.md").write_text(md)
+    plots = _plots(rows, dataset, folder, title)
+    (folder / "report.md").write_text(render_report(doc, plots))
     return doc
+
+
+def _plots(rows: list[dict[str, Any]], dataset: Mapping[str, Any], folder: Path, title: str) -> list[Path]:
+    """Latency and Pareto plots labelled by stage name, titled with input size, frames, backend and CPU."""
+    from gaitcompress.results import cpu_name
+
+    named = [{**r, "method": name(r)} for r in rows]  # the plots label by `method`: show the stage name
+    h, w = (dataset.get("input") or ["?", "?"])[:2]
+    lat = next((r["latency"] for r in rows if "latency" in r), None)
+    setting = f"{h}×{w}" + (f", {lat['frames']} frames, {lat['backend']}, {cpu_name()}" if lat else "")
+    plots = []
+    if lat is not None:
+        plots.append(plot_latency(named, folder / "latency.png", title=f"{title}: latency ({setting})"))
+        plots.append(plot_pareto(named, folder / "pareto_latency.png", x="latency", title=f"accuracy vs latency "
+                                 f"({setting})"))  # fmt: skip
+    plots.append(plot_pareto(named, folder / "pareto_bitops.png", x="bitops", title=f"accuracy vs BitOPs ({h}×{w})"))
+    return plots

@@ -21,6 +21,7 @@ from typing import Any
 
 from gaitcompress.distill.config import DistillRecipe
 from gaitcompress.errors import GaitCompressError, did_you_mean
+from gaitcompress.harness import RunLock
 from gaitcompress.pipeline.cache import StageCache, stage_key
 from gaitcompress.pipeline.config import PipelineRecipe, StageRef
 from gaitcompress.progress import NULL, Tracker
@@ -75,9 +76,14 @@ class PipelineRun:
     """One pipeline execution over a run folder; `run()` returns the stage outputs by stage name."""
 
     def __init__(
-        self, recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print, redo: str | None = None
+        self,
+        recipe: dict[str, Any],
+        tracker: Tracker = NULL,
+        log: Log = print,
+        redo: str | None = None,
+        command: str | None = None,
     ) -> None:
-        self.raw = recipe
+        self.raw, self.command = recipe, command
         self.cfg = from_dict(PipelineRecipe, recipe, recipe.get("source") or "pipeline recipe")
         self.cfg.check()
         self.base = Path(self.cfg.source).parent if self.cfg.source else Path(".")
@@ -193,7 +199,7 @@ class PipelineRun:
         recipe = self.stage_recipe(0, "teacher")
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            run_train(recipe, self.tracker, resume=resume)
+            run_train(recipe, self.tracker, resume=resume, command=self.command)
             return dataclasses.asdict(ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"]))
 
         self.stage("teacher", recipe, [], fn)
@@ -207,7 +213,7 @@ class PipelineRun:
         recipe = self.stage_recipe(1, "student", {"distill.teachers": [teacher]})
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            run_distill(recipe, self.tracker, resume=resume)
+            run_distill(recipe, self.tracker, resume=resume, command=self.command)
             return dataclasses.asdict(
                 ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"], "teacher")
             )
@@ -227,7 +233,7 @@ class PipelineRun:
         recipe = self.stage_recipe(pos, name, {"quant.checkpoint": self.model_stage("student").checkpoint})
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            run_quantize(recipe, self.tracker, resume=resume)
+            run_quantize(recipe, self.tracker, resume=resume, command=self.command)
             return dataclasses.asdict(
                 ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"], "student")
             )
@@ -298,6 +304,11 @@ class PipelineRun:
             raise GaitCompressError(
                 f"--redo {self.redo}: no such stage", did_you_mean(self.redo, names) or f"stages: {', '.join(names)}"
             )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):  # one pipeline per run folder: a second one is refused, naming the holder
+            return self._run()
+
+    def _run(self) -> dict[str, Mapping[str, Any]]:
         save_recipe(self.raw, self.run_dir / "pipeline.yaml")
         self.teacher()
         models = ["teacher"]
@@ -348,9 +359,15 @@ class PipelineRun:
 
 
 def run_pipeline(
-    recipe: dict[str, Any], tracker: Tracker = NULL, log: Log = print, redo: str | None = None
+    recipe: dict[str, Any],
+    tracker: Tracker = NULL,
+    log: Log = print,
+    redo: str | None = None,
+    command: str | None = None,
 ) -> PipelineRun:
-    """Run (or continue) the pipeline of `recipe`; the returned object holds every stage's outputs."""
-    run = PipelineRun(recipe, tracker, log, redo)
+    """Run (or continue) the pipeline of `recipe`; the returned object holds every stage's outputs.
+
+    `command`: the command line that started it, so a stage interrupted by Ctrl-C names a runnable command."""
+    run = PipelineRun(recipe, tracker, log, redo, command)
     run.run()
     return run
