@@ -99,6 +99,11 @@ def test_an_unreadable_newest_checkpoint_is_skipped_with_a_warning(trained, tmp_
     code, err = cli(capsys, "train", RECIPE, *TINY, f"run_dir={run_dir}", "--resume")
     assert code == 0, err
     assert "skipped unreadable checkpoint ckpt_000003.pt" in err and "iteration 2 of 3" in err
+    for ckpt in (run_dir / "checkpoints").glob("ckpt_*.pt"):
+        ckpt.write_bytes(b"truncated")
+    (run_dir / "final.pt").unlink()
+    code, err = cli(capsys, "train", RECIPE, *TINY, f"run_dir={run_dir}", "--resume")
+    assert code == 1 and "no readable checkpoint" in err  # never a silent start from iteration 0
 
 
 def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
