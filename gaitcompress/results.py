@@ -194,11 +194,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 
 
 def write_results(doc: Mapping[str, Any], path: str | Path) -> Path:
-    """Write `NAME.json` and its `NAME.md` rendering (atomically, via temp files)."""
+    """Write `NAME.json` and its `NAME.md` rendering atomically: a full or read-only disk is one error, no temp left."""
+    from gaitcompress.checkpoints import atomic_write_text  # torch-importing; the same core layer
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for target, text in ((path, json.dumps(doc, indent=2)), (path.with_suffix(".md"), render_markdown(doc))):
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        atomic_write_text(text, target)
     return path

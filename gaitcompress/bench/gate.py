@@ -24,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from gaitcompress.checkpoints import atomic_write_text
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.results import SCHEMA, read_results
 
@@ -195,13 +195,7 @@ def parse_tolerances(items: Iterable[str]) -> dict[str, float]:
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GaitCompressError(f"cannot write {path} ({exc.strerror})", "choose a writable folder") from None
+    atomic_write_text(text, path)
 
 
 def summary(checks: Sequence[Check], results: str | Path, baseline: str | Path) -> dict[str, Any]:
