@@ -55,6 +55,7 @@ def _register() -> None:
         info,
         pipeline,
         quantize,
+        report,
         rerank,
         synth,
         train,
@@ -72,6 +73,7 @@ def _register() -> None:
     app.add_typer(rerank.app, name="rerank", help="CarGait re-ranking head: train and evaluate.")
     app.add_typer(synth.app, name="synth", help="GaitCrafter diffusion: train, sample, judge.")
     app.command("pipeline")(pipeline.pipeline)
+    app.command("report")(report.report)
 
 
 def _plain_help(command: Any) -> None:
