@@ -157,10 +157,17 @@ def compare_table(pattern: str, frames: int, input_size: tuple[int, int]) -> Tab
 
 def onnx_table(path: Path) -> Table:
     """An exported file's metadata (what export recorded: model, bits, placement, input, accuracy) and size."""
+    from gaitcompress.errors import GaitCompressError
     from gaitcompress.export.onnx_export import read_metadata
     from gaitcompress.models.cost import format_count
 
-    meta = read_metadata(path)
+    try:
+        meta = read_metadata(path)
+    except Exception as exc:  # onnx raises its own parse errors for a file that is not a model
+        raise GaitCompressError(
+            f"{path}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            "pass a file written by `gaitcompress export` (or any .onnx model)",
+        ) from None
     table = Table(show_header=False, title=str(path), box=box.SIMPLE)
     table.add_row("size", f"{format_count(path.stat().st_size)}B")
     for key, value in meta.items():
