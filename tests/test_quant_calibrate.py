@@ -115,3 +115,16 @@ def test_ptq_recipe_errors_name_the_key(tmp_path):
         parse_ptq_recipe(_recipe(tmp_path, tmp_path / "x.pt", calib_sequences=0))
     with pytest.raises(GaitCompressError, match="placement"):
         parse_ptq_recipe(_recipe(tmp_path, tmp_path / "x.pt", placement="gpu"))
+
+
+def test_ptq_seeds_pick_the_calibration_sample_and_summarise_one_row(tmp_path, monkeypatch):
+    from gaitcompress.quant.calibrate import run_ptq_seeds
+
+    monkeypatch.setenv("GAITCOMPRESS_DATA", str(tmp_path / "data"))
+    recipe = _recipe(tmp_path, _fp32_checkpoint(tmp_path), calib_sequences=4)
+    done = run_ptq_seeds(recipe, [0, 1], out=tmp_path / "ptq8.json")
+    assert done.row["seeds"] == [0, 1] and len(done.row["metrics"]["mean@R1"]["values"]) == 2
+    steps = [checkpoints.load(tmp_path / f"q8-ptq/seed{s}/final.pt")["model"] for s in (0, 1)]
+    acts = [k for k in steps[0] if k.endswith("input_quant.step") and steps[0][k].numel() == 1]
+    assert any(not torch.equal(steps[0][k], steps[1][k]) for k in acts)  # another sample, other activation steps
+    assert (tmp_path / "ptq8.json").is_file() and (tmp_path / "ptq8.md").is_file()

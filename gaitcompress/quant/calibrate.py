@@ -25,6 +25,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +36,7 @@ from gaitcompress import checkpoints as ckpt_io
 from gaitcompress.data import build_train_loader, num_classes
 from gaitcompress.data.batch import Batch
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.harness import Run, StageResult, run_stage
+from gaitcompress.harness import Run, SeedRuns, StageResult, run_seeds, run_stage
 from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
 from gaitcompress.quant.cost import bitops_report
@@ -160,6 +162,17 @@ def run_ptq_stage(
         recipe, PtqRecipe, _ptq, parse=parse_ptq_recipe, tracker=tracker, resume=resume, restart=restart,
         command=command,
     )  # fmt: skip
+
+
+def run_ptq_seeds(
+    recipe: dict[str, Any], seeds: list[int], tracker: Tracker = NULL, reuse: bool = False,
+    out: str | Path | None = None, command: str | None = None,
+) -> SeedRuns:  # fmt: skip
+    """`run_ptq_stage` once per seed (`<run_dir>-ptq/seed<s>`: the seed picks the calibration sequences), summarised
+    into one §15 row (mean ± std over seeds); `reuse` reads finished seeds."""
+    recipe = {**recipe, "run_dir": str(recipe.get("run_dir") or QuantRecipe.run_dir) + RUN_SUFFIX}
+    run_one = partial(run_ptq_stage, tracker=tracker, command=command, own_folder=False)
+    return run_seeds(run_one, recipe, seeds, PtqRecipe, reuse=reuse, out=out, command=command)
 
 
 def _ptq(run: Run) -> StageResult:
