@@ -65,8 +65,9 @@ def test_report_files_and_80_column_table(tmp_path):
     doc = write_report(_rows(), DATASET, run / "report", "pipeline-test", "gaitcompress pipeline x.yaml")
     assert doc["recommended"]["stage"] == "quant-qgait4" and doc["recommended"]["tolerance"] == 5.0  # from the recipe
     md = (run / "report" / "report.md").read_text()
-    for needle in ("/runs/export-teacher/teacher_fp16.onnx", "(2.00 MB)", "**recommended: quant-qgait4",
-                   "INT8 containers", "`trt` placement", "![latency](latency.png)"):  # fmt: skip
+    needles = ("/runs/export-teacher/teacher_fp16.onnx", "(2.00 MB)", "**recommended: quant-qgait4", "INT8 containers",
+               "`trt` placement", "quant-qgait4¹", "quant-lsq8²", "![latency](latency.png)")  # fmt: skip
+    for needle in needles:
         assert needle in md, needle
     saved = json.loads((run / "report" / "report.json").read_text())
     assert [r["method"] for r in saved["rows"]] == ["teacher", "gaitkd", "qgait8", "qgait4", "lsq8"]  # gate names

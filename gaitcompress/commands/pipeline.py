@@ -72,7 +72,7 @@ def summary_table(doc: dict) -> Table:
     Accuracy is the headline rank-1 in PyTorch and as deployed (ONNX); size is the benchmarked (first) export;
     the wide table with every metric and each file's path is report.md.
     """
-    from gaitcompress.pipeline.report import headline, name, note_text, parity_ok, recommendation_text
+    from gaitcompress.pipeline.report import footnotes, headline, name, parity_ok, recommendation_text
 
     rows, metric = doc["rows"], headline(doc["rows"])
     ds = doc.get("dataset", {})
@@ -82,25 +82,21 @@ def summary_table(doc: dict) -> Table:
     short = metric.replace("mean@", "")  # 'R1' (mean over NM/BG/CL) keeps the header narrow
     for col in ("model", "bits", short, f"ONNX {short}", "parity", "GBitOPs", "MB", "p50 ms", "× teacher"):
         table.add_column(col, justify="left" if col in ("model", "bits") else "right", no_wrap=True)
-    footnotes: list[str] = []
+    marks, notes = footnotes(rows)
     for r in rows:
         m, c, lat = r.get("metrics", {}), r.get("cost", {}), r.get("latency") or {}
-        marks = ""
-        for key in r.get("notes", []):
-            footnotes.append(f"[{len(footnotes) + 1}] {name(r)}: {note_text(key, r)}.")
-            marks += f"[{len(footnotes)}]"
         ok = parity_ok(r)
         sizes = list((c.get("onnx_bytes") or {}).values())
         ratio = next(iter(lat.get("ratio_to", {}).values()), None)
         table.add_row(
-            name(r) + marks, r.get("bits", ""),
+            name(r) + marks.get(name(r), ""), r.get("bits", ""),
             f"{m[metric]['mean']:.1f}" if metric in m else "", f"{m['onnx ' + metric]['mean']:.1f}"
             if f"onnx {metric}" in m else "", "" if ok is None else ("ok" if ok else "[red]FAILED[/]"),
             f"{c.get('bitops', 0) / 1e9:.3f}", f"{sizes[0] / 2**20:.2f}" if sizes else "",
             f"{lat['p50_ms']:.2f}" if lat else "", f"{ratio:.2f}" if ratio is not None else "",
         )  # fmt: skip
     caption = [f"{short} = {metric} (%), PyTorch and as deployed in onnxruntime; MB = the benchmarked ONNX file",
-               recommendation_text(doc.get("recommended")), *footnotes]  # fmt: skip
+               recommendation_text(doc.get("recommended")), *notes]  # fmt: skip
     table.caption = "\n".join(caption)
     table.caption_justify = "left"
     return table

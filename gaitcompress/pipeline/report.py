@@ -188,6 +188,7 @@ def render_report(doc: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
     """report.md: the wide table (every metric, ONNX files with sizes per format, latency), the recommendation,
     the notes under rows that need them, then the plots and the shared results rendering's footer."""
     rows, metric = doc["rows"], headline(doc["rows"])
+    marks, notes = footnotes(rows)
     lines = [f"# {doc['name']}", "", f"Command: `{doc['command']}`", ""]
     ds = doc.get("dataset", {})
     lines += [f"Dataset: {ds.get('name')}, input {ds.get('input')}, {ds.get('frames')} training frames", ""]
@@ -200,17 +201,14 @@ def render_report(doc: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
                             for fmt, p in (r.get("exports") or {}).items())  # fmt: skip
         ratio = next(iter(lat.get("ratio_to", {}).values()), None)
         ok = parity_ok(r)
-        marks = "".join(f" [{i}]" for i, _ in _numbered(rows) if _ is r)
         lines.append("| " + " | ".join([
-            name(r) + marks, str(r.get("method", "")), str(r.get("bits", "")),
+            name(r) + marks.get(name(r), ""), str(r.get("method", "")), str(r.get("bits", "")),
             f"{m[metric]['mean']:.2f}" if metric in m else "", f"{m['onnx ' + metric]['mean']:.2f}"
             if f"onnx {metric}" in m else "", "" if ok is None else ("ok" if ok else "**FAILED**"),
             f"{c.get('macs', 0) / 1e9:.3f}", f"{c.get('bitops', 0) / 1e9:.3f}", f"{c.get('params', 0) / 1e6:.3f}",
             files, f"{lat['p50_ms']:.2f}" if lat else "", f"{ratio:.2f}" if ratio is not None else "",
         ]) + " |")  # fmt: skip
-    lines += ["", f"**{recommendation_text(doc.get('recommended'))}**", ""]
-    for i, (key, row) in _numbered(rows, keys=True):
-        lines.append(f"[{i}] {name(row)}: {note_text(key, row)}.")
+    lines += ["", f"**{recommendation_text(doc.get('recommended'))}**", "", *notes]
     if plots:
         lines += ["", *(f"![{p.stem}]({p.name})" for p in plots)]
     footer = render_markdown({**doc, "rows": rows})
@@ -218,10 +216,22 @@ def render_report(doc: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _numbered(rows: Sequence[Mapping[str, Any]], keys: bool = False) -> list[tuple[int, Any]]:
-    """Footnote numbers over (row, note) pairs, in row order: [(1, row), …] or, with `keys`, [(1, (key, row)), …]."""
-    pairs = [(key, r) for r in rows for key in r.get("notes", [])]
-    return [(i, pair if keys else pair[1]) for i, pair in enumerate(pairs, 1)]
+SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
+
+
+def footnotes(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], list[str]]:
+    """One footnote per kind of note (numbered in order of first use): each row's marks (`quant-qgait4²³`) and the
+    footnote lines (`² w4a4 runs as INT8 containers …`), shared by the terminal table and report.md."""
+    numbers: dict[str, int] = {}
+    marks: dict[str, str] = {}
+    lines: list[str] = []
+    for row in rows:
+        for key in row.get("notes", []):
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                lines.append(f"{SUPERSCRIPTS[numbers[key] - 1]} {note_text(key, row)}.")
+            marks[name(row)] = marks.get(name(row), "") + SUPERSCRIPTS[numbers[key] - 1]
+    return marks, lines
 
 
 def write_report(
