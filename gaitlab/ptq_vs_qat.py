@@ -23,10 +23,10 @@ from typing import Any
 from gaitcompress.results import make_results, summarize, write_results
 
 FRAMES = 30
-ROWS = {  # name: (method, placement, quantize recipe overrides)
-    "ptq8-trt": ("ptq8", "trt", ["quant.method=ptq", "quant.placement=trt"]),
+ROWS = {  # name: (method, placement, quantize recipe overrides), in run order (the comparison first)
     "ptq8-ort": ("ptq8", "ort", ["quant.method=ptq", "quant.placement=ort"]),
     "qgait8-ort": ("qgait8", "ort", ["quant.placement=ort"]),
+    "ptq8-trt": ("ptq8", "trt", ["quant.method=ptq", "quant.placement=trt"]),
 }
 
 
