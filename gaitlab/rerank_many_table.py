@@ -91,31 +91,42 @@ def choices(run_dirs: list[Path]) -> str:
 
 
 def scaling(run: Path, plot: Path) -> tuple[str, dict[str, Any]]:
-    """The scaling curve of one run as a Markdown table and a PNG."""
+    """The scaling curve of one run as a Markdown table and a PNG (test gain; held-out validation diagnostic)."""
     doc = json.loads((run / "scaling.json").read_text())
-    curve = doc["curve"]
+    curve, budget = doc["curve"], doc["budget"]
     lines = [
-        f"Base model: {run.name}; none: R1 {doc['none']['R1']:.2f}, R5 {doc['none']['R5']:.2f}, "
-        f"mAP {doc['none']['mAP']:.2f} (test).",
+        f"Base model: {run.name}; one head per size (seed {budget['seed']}, {budget['iterations']} iterations, "
+        f"lr {budget['lr']:g}); none on the test split: R1 {doc['none']['R1']:.2f}, R5 {doc['none']['R5']:.2f}, "
+        f"mAP {doc['none']['mAP']:.2f}; on the validation ids: R1 {doc['none_val_R1']:.2f}.",
         "",
-        "| training ids of the head | R1 | R5 | mAP | R1 gain | R5 gain | mAP gain |",
-        "|---|---|---|---|---|---|---|",
+        "| head's training ids | test R1 | R5 | mAP | R1 gain | R5 gain | mAP gain | val R1 gain | "
+        "held-out pair acc. (stage 1) | held-out top-1 (stage 1) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in curve:
+        held = (
+            f"{p['val_gain_R1']:+.2f} | {p['val_pair_acc']:.4f} ({p['val_stage1_pair_acc']:.4f}) | "
+            f"{p['val_top1']:.4f} ({p['val_stage1_top1']:.4f})"
+            if "val_pair_acc" in p
+            else "n/a (head saw them) | n/a | n/a"
+        )
         lines.append(
             f"| {p['train_ids']} | {p['R1']:.2f} | {p['R5']:.2f} | {p['mAP']:.2f} | {p['gain_R1']:+.2f} | "
-            f"{p['gain_R5']:+.2f} | {p['gain_mAP']:+.2f} |"
+            f"{p['gain_R5']:+.2f} | {p['gain_mAP']:+.2f} | {held} |"
         )
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.3))
     xs = [p["train_ids"] for p in curve]
-    for key in ("R1", "mAP"):
-        ax.plot(xs, [p[f"gain_{key}"] for p in curve], marker="o", label=f"{key} gain")
+    for key in ("R1", "R5", "mAP"):
+        ax.plot(xs, [p[f"gain_{key}"] for p in curve], marker="o", label=f"test {key} gain")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("training identities of the CarGait head")
-    ax.set_ylabel("test gain over no re-ranking (points)")
-    ax.set_title(f"CarGait gain vs training ids ({run.name}, 1 seed)")
-    ax.legend()
+    ax.set(xscale="log", xlabel="training identities of the CarGait head", ylabel="gain over no re-ranking (points)")
+    ax.legend(fontsize=8)
+    held = [p for p in curve if "val_pair_acc" in p]
+    bx.plot([p["train_ids"] for p in held], [p["val_pair_acc"] for p in held], marker="o", label="head")
+    bx.plot([p["train_ids"] for p in held], [p["val_stage1_pair_acc"] for p in held], ls="--", label="stage 1")
+    bx.set(xscale="log", xlabel="training identities of the CarGait head", ylabel="held-out list pair accuracy")
+    bx.legend(fontsize=8)
+    fig.suptitle(f"CarGait vs training identities ({run.name}, 1 seed per size)", fontsize=10)
     fig.tight_layout()
     fig.savefig(plot, dpi=110)
     plt.close(fig)
