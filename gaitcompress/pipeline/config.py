@@ -50,6 +50,11 @@ class BenchSection:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    tolerance: float = 1.0  # points of rank-1 the recommended model may lose against the teacher
+
+
+@dataclass(frozen=True)
 class PipelineRecipe:
     name: str = "pipeline"
     run_dir: str = "runs/pipeline"
@@ -61,6 +66,7 @@ class PipelineRecipe:
     quantize: tuple[StageRef, ...] = ()
     export: ExportSection | None = field(default_factory=ExportSection)
     bench: BenchSection | None = field(default_factory=BenchSection)
+    report: ReportSection = field(default_factory=ReportSection)
 
     def check(self) -> None:
         """Fail before any training when the recipe cannot run to the end."""

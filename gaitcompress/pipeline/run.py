@@ -228,12 +228,16 @@ class PipelineRun:
         if ref.checkpoint is not None:
             self.given(pos, name, "student")
             return name
+        from gaitcompress.quant.calibrate import is_ptq, run_ptq_stage
         from gaitcompress.quant.qat import run_quantize
 
         recipe = self.stage_recipe(pos, name, {"quant.checkpoint": self.model_stage("student").checkpoint})
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
-            run_quantize(recipe, self.tracker, resume=resume, command=self.command)
+            if is_ptq(recipe):  # post-training: calibrated, not trained; the same QAT-kind checkpoint comes out
+                run_ptq_stage(recipe, self.tracker, command=self.command, resume=resume, own_folder=False)
+            else:
+                run_quantize(recipe, self.tracker, resume=resume, command=self.command)
             return dataclasses.asdict(
                 ModelStage(_final(folder), str(folder / "metrics.json"), recipe["data"], "student")
             )
@@ -324,10 +328,19 @@ class PipelineRun:
                 self.bench(models)
         return self.outputs
 
+    def _quant_method(self, index: int) -> str:
+        """QAT stage `index`'s method name: its recipe's `method`, `ptq8`/`ptq4` when overridden to PTQ."""
+        pos = 1 + bool(self.cfg.student) + index
+        recipe = self.stage_recipe(pos, "") if self.recipes[pos] else {}
+        quant = recipe.get("quant") or {}
+        if quant.get("method") == "ptq":
+            return "ptq" + "".join(c for c in str(quant.get("preset", "w8a8")).split("a")[0] if c.isdigit())
+        return str(recipe.get("method", index))
+
     def stage_names(self) -> list[str]:
         """Every stage this recipe runs, in order."""
         first_quant = 1 + bool(self.cfg.student)
-        quant = [f"quant-{r.get('method', i) if r else i}" for i, r in enumerate(self.recipes[first_quant:])]
+        quant = [f"quant-{self._quant_method(i)}" for i in range(len(self.recipes) - first_quant)]
         models = ["teacher", *(["student"] if self.cfg.student else []), *quant]
         exports = [f"export-{m}" for m in models] if self.cfg.export else []
         return models + exports + (["bench"] if self.cfg.export and self.cfg.bench else [])
@@ -355,7 +368,8 @@ class PipelineRun:
             if "fused" in parity:
                 row["fused"] = parity["fused"]
         first = read_results(self.outputs["teacher"]["metrics"])
-        return write_report(rows, first["dataset"], self.run_dir / "report", self.cfg.name, command)
+        return write_report(rows, first["dataset"], self.run_dir / "report", self.cfg.name, command,
+                            tolerance=self.cfg.report.tolerance)  # fmt: skip
 
 
 def run_pipeline(
