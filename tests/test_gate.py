@@ -55,6 +55,17 @@ def test_baseline_passes_itself_and_each_kind_catches_its_regression():
     assert shifted == []
 
 
+def test_export_parity_gaps_are_checked_and_nan_fails():
+    base = _doc()
+    base["rows"][1]["parity"] = {"int8": {"passed": True, "reason": "parity holds", "rank1_gap": {"CL@R1": 0.1}}}
+    assert all(c.passed for c in compare(base, base))
+    for gap in (0.8, float("nan"), None):
+        worse = copy.deepcopy(base)
+        worse["rows"][1]["parity"]["int8"]["rank1_gap"]["CL@R1"] = gap
+        failed = [c for c in compare(worse, base) if not c.passed]
+        assert [(c.kind, c.metric) for c in failed] == [("parity", "int8 export CL@R1")], gap
+
+
 def test_missing_row_or_metric_is_a_regression():
     base = _doc()
     only_student = make_results("ci", [base["rows"][0]], {"name": "synthgait"})
