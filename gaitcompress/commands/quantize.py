@@ -35,10 +35,13 @@ def quantize(
     """
     from rich.table import Table
 
+    from gaitcompress.quant import calibrate
     from gaitcompress.quant.qat import run_quantize, run_quantize_seeds
     from gaitcompress.recipe import load_recipe
 
     cfg = load_recipe(recipe, overrides or [])
+    if calibrate.is_ptq(cfg):  # quant.method=ptq: post-training INT8, no training, into <run_dir>-ptq
+        run_quantize, run_quantize_seeds = calibrate.run_ptq_stage, calibrate.run_ptq_seeds
     with stage_run():
         if seeds:
             seed_list = [int(s) for s in seeds.split(",")]
