@@ -122,3 +122,9 @@ def test_a_checkpoint_path_that_is_not_torch_is_one_line(capsys, monkeypatch, tm
     torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "ok.pt")  # loads, but is not a gait model
     text = _error(capsys, monkeypatch, "info", str(tmp_path / "ok.pt"))
     assert "ok.pt" in text
+
+
+def test_no_qat_iterations_points_at_post_training_quantization(capsys, monkeypatch):
+    text = _error(capsys, monkeypatch, "quantize", "recipes/synthgait/quant_qgait8.yaml", "quant.stage1.iterations=0",
+                  "quant.stage2.iterations=0")  # fmt: skip
+    assert "no QAT iterations" in text and "quant.method=ptq" in text

@@ -108,7 +108,10 @@ def parse_quant_recipe(recipe: dict[str, Any]) -> QuantRecipe:
     if not cfg.quant.checkpoint:
         raise GaitCompressError(f"{where}: quant.checkpoint is not set", "point it at an FP32 checkpoint or run folder")
     if cfg.quant.stage1.iterations + cfg.quant.stage2.iterations < 1:
-        raise GaitCompressError(f"{where}: no QAT iterations", "set quant.stage1.iterations (and stage2)")
+        raise GaitCompressError(
+            f"{where}: no QAT iterations",
+            "set quant.stage1.iterations (and stage2), or quant.method=ptq for post-training INT8 without training",
+        )
     cfg.quant.qconfig()  # validates preset / method / placement / bits early
     return cfg
 
