@@ -164,20 +164,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", default="runs/synthgait/ptq_vs_qat")
     ap.add_argument("--only", default="", help=f"comma-separated subset of fp32,{','.join(ROWS)}")
     ap.add_argument("--out", default="bench/results/ptq-vs-qat-synthgait")
+    ap.add_argument("--cached", action="store_true", help="run nothing: the table of the finished (row, seed) runs")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     only = set(filter(None, args.only.split(",")))
     runs, recipe = Path(args.runs), Path(args.recipe)
     rows = []
-    if not only or "fp32" in only:
+    if (not only or "fp32" in only) and (not args.cached or (runs / "rows/fp32.json").is_file()):
         fp32 = _cached(runs / "rows/fp32.json", lambda: _fp32(args.student, runs))
         rows.append(table_row("fp32", [fp32], []))
     for name in ROWS:
         if only and name not in only:
             continue
-        make = [lambda name=name, s=s: _one(name, recipe, args.student, s, runs) for s in seeds]
-        per_seed = [_cached(runs / f"rows/{name}-seed{s}.json", m) for s, m in zip(seeds, make, strict=True)]
-        rows.append(table_row(name, per_seed, seeds))
+        done = [s for s in seeds if (runs / f"rows/{name}-seed{s}.json").is_file()] if args.cached else seeds
+        make = [lambda name=name, s=s: _one(name, recipe, args.student, s, runs) for s in done]
+        per_seed = [_cached(runs / f"rows/{name}-seed{s}.json", m) for s, m in zip(done, make, strict=True)]
+        if per_seed:
+            rows.append(table_row(name, per_seed, done))
     cfg = parse_ptq_recipe(load_recipe(recipe, ["quant.method=ptq", f"quant.checkpoint={args.student}",
                                                 f"data.test_max_frames={FRAMES}"]))  # fmt: skip
     dataset = {**dataset_info(cfg.data), "test_frames": FRAMES}
