@@ -147,8 +147,11 @@ def notes(rows: list[dict[str, Any]], dataset: dict[str, Any], seeds: list[int])
             if r is fp32 or key not in r["metrics"]:
                 continue
             m = r["metrics"][key]
-            lines.append(f"- {r['label']}: deployed mean@R1 {m['mean']:.2f} ± {m['std']:.2f}, "
-                         f"{m['mean'] - ref:+.2f} vs FP32 ONNX; parity {r['parity']['passed']}.")  # fmt: skip
+            seeds = ",".join(map(str, r["seeds"]))
+            lines.append(f"- {r['label']} (seeds {seeds}): deployed mean@R1 {m['mean']:.2f} ± {m['std']:.2f}, "
+                         f"{m['mean'] - ref:+.2f} vs FP32 ONNX; parity {r['parity']['passed']}, largest rank-1 gap "
+                         f"{max(r['parity']['rank1_gap']):.2f}, embeddings max rel. gap "
+                         f"{max(r['parity']['max_rel']):.4f}.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
