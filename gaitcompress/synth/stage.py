@@ -1,13 +1,17 @@
 """The `synth` stages: train a GaitCrafter generator, sample a dataset from it, judge it.
 
     run_synth_train(recipe)            → run_dir/{recipe.yaml, checkpoints/, final.pt, log.jsonl, metrics.json,
-                                          preview.png}
+                                          preview.png}; with train.eval_every and judge.recognizer, log.jsonl
+                                          also holds the judged learning curve (iteration 0 = untrained)
     run_synth_sample(checkpoint, cfg)  → an OpenGait-layout dataset (+ partition.json, synth_manifest.json,
                                           preview.png, preview.gif)
-    run_synth_judge(recipe, checkpoint) → judging table (generated vs held-out real; optionally an untrained twin)
+    run_synth_judge(recipe, [(name, generator), ...]) → judging table: real reference, a row per generator and
+                                          guidance scale, optionally an untrained twin
 
-The generator learns the recipe's `data:` training split: clips are the loader's sequences (`train_frames`
-frames at `input_size`), best sampled `fixed_ordered` so a clip is a contiguous stretch of the walk.
+The generator learns the recipe's `data:` training split at the recognizer's input size: clips are the loader's
+sequences (`train_frames` frames at `input_size`), best sampled `fixed_ordered` so a clip is a contiguous stretch
+of the walk. Judging reads only training-split ids, so choices made on it (guidance scale, budget) never see the
+test split.
 """
 
 from __future__ import annotations
