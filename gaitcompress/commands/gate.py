@@ -61,7 +61,8 @@ def gate(
             table.add_column(col, justify="right" if col in ("base", "now", "Δ", "tol") else "left")
         for c in shown:
             style = "" if c.passed else "red"
-            table.add_row(c.kind, c.row, c.metric, _fmt(c.baseline), _fmt(c.current), _fmt(c.delta),
+            method, _, bits = c.row.split("/")  # the model name is in the summary; 80 columns need the rest
+            table.add_row(c.kind, f"{method} {bits}", c.metric, _fmt(c.baseline), _fmt(c.current), _fmt(c.delta),
                           f"{c.tolerance:g}", style=style)  # fmt: skip
         out.print(table)
     kinds_seen = ", ".join(sorted({c.kind for c in found}))
