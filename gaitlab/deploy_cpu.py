@@ -350,9 +350,9 @@ def accuracy(args: argparse.Namespace) -> None:
     data_cfg = replace(from_dict(DataConfig, ckpt["recipe"]["data"], "checkpoint recipe: data"), test_max_frames=FRAMES)
     jobs = {
         ("student", "ort-int8-gc"): lambda: OrtGaitModel(files["student"]["ort-int8-gc-quick"], threads=1),
-        ("student", "ov-int8-gc"): lambda: OvGaitModel(files["student"]["ort-int8-gc-quick"]),
-        ("student", "ort-int8-qstatic"): lambda: OrtGaitModel(files["student"]["ort-int8-qstatic-quick"], threads=1),
         ("student", "ov-int8-nncf"): lambda: OvGaitModel(files["student"]["ov-int8-nncf-quick"]),
+        ("student", "ort-int8-qstatic"): lambda: OrtGaitModel(files["student"]["ort-int8-qstatic-quick"], threads=1),
+        ("student", "ov-int8-gc"): lambda: OvGaitModel(files["student"]["ort-int8-gc-quick"]),
         ("teacher", "ort-int8-qstatic"): lambda: OrtGaitModel(files["teacher"]["ort-int8-qstatic-quick"], threads=1),
         ("teacher", "ov-int8-nncf"): lambda: OvGaitModel(files["teacher"]["ov-int8-nncf-quick"]),
     }
