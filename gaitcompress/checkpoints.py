@@ -146,11 +146,14 @@ def load(path: str | Path) -> dict[str, Any]:
         raise GaitCompressError(f"checkpoint not found: {path}", "check the path (a .pt file or a run folder)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise GaitCompressError(
-            f"{path}: not a loadable PyTorch checkpoint ({str(exc).splitlines()[0] if str(exc) else exc!r})",
-            "pass a .pt/.pth file written by gaitcompress or OpenGait (weights only, no pickled code)",
-        ) from None
+    except Exception:  # torch raises many types for a truncated or foreign file; its text advises weights_only=False
+        hint = (
+            "gaitcompress info reads an ONNX file's metadata; eval/quantize need the .pt it was exported from"
+            if path.suffix.lower() == ".onnx"
+            else "pass a .pt/.pth file written by gaitcompress or OpenGait (weights only, no pickled code)"
+        )
+        raise GaitCompressError(f"{path}: not a PyTorch weights file gaitcompress can read (a .pt/.pth of tensors)",
+                                hint) from None  # fmt: skip
     if not isinstance(ckpt, dict):
         raise GaitCompressError(f"{path}: expected a checkpoint dict, got {type(ckpt).__name__}")
     return ckpt

@@ -76,7 +76,7 @@ def test_latest_skips_a_corrupt_checkpoint(tmp_path):
     trainer.fit()
     (tmp_path / "checkpoints" / "ckpt_000004.pt").write_bytes(b"truncated")
     assert ckpt_io.CheckpointDir(tmp_path).latest().name == "ckpt_000002.pt"
-    with pytest.raises(GaitCompressError, match="not a loadable PyTorch checkpoint"):
+    with pytest.raises(GaitCompressError, match="not a PyTorch weights file gaitcompress can read"):
         ckpt_io.load(tmp_path / "checkpoints" / "ckpt_000004.pt")
 
 
