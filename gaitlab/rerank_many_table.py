@@ -122,9 +122,11 @@ def scaling(run: Path, plot: Path) -> tuple[str, dict[str, Any]]:
     ax.set(xscale="log", xlabel="training identities of the CarGait head", ylabel="gain over no re-ranking (points)")
     ax.legend(fontsize=8)
     held = [p for p in curve if "val_pair_acc" in p]
-    bx.plot([p["train_ids"] for p in held], [p["val_pair_acc"] for p in held], marker="o", label="head")
-    bx.plot([p["train_ids"] for p in held], [p["val_stage1_pair_acc"] for p in held], ls="--", label="stage 1")
-    bx.set(xscale="log", xlabel="training identities of the CarGait head", ylabel="held-out list pair accuracy")
+    hx = [p["train_ids"] for p in held]
+    for key, colour in (("pair_acc", "C0"), ("top1", "C1")):
+        bx.plot(hx, [p[f"val_{key}"] for p in held], marker="o", color=colour, label=f"{key}, head")
+        bx.plot(hx, [p[f"val_stage1_{key}"] for p in held], ls="--", color=colour, label=f"{key}, stage 1")
+    bx.set(xscale="log", xlabel="training identities of the CarGait head", ylabel="held-out validation lists")
     bx.legend(fontsize=8)
     fig.suptitle(f"CarGait vs training identities ({run.name}, 1 seed per size)", fontsize=10)
     fig.tight_layout()
