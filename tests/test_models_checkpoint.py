@@ -99,7 +99,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(GaitCompressError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(GaitCompressError, match="not a loadable"):
+    with pytest.raises(GaitCompressError, match="not a PyTorch weights file"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"iteration": 3, "notes": "x"}, tmp_path / "empty.pt")
     with pytest.raises(GaitCompressError, match="no model weights"):
