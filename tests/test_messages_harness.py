@@ -13,6 +13,35 @@ import torch
 from gaitcompress.cli import main
 
 TEACHER = "recipes/synthgait/teacher_quick.yaml"
+STUDENT = "recipes/synthgait/student_quick.yaml"  # gaitbase_w0125
+QGAIT8 = "recipes/synthgait/quant_qgait8.yaml"
+TINY = [
+    "data.synth.ids=6", "data.synth.train=4", "data.synth.frames=8", "data.synth.views=[0,90]",
+    "data.input_size=[16,11]", "data.train_frames=6", "data.batch_p=2", "data.batch_k=2", "data.test_max_frames=8",
+    "train.tensorboard=false",
+]  # fmt: skip
+QAT_TINY = ["quant.stage1.iterations=2", "quant.stage2.iterations=1"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """One generated tiny SynthGait folder for the module (4 training ids)."""
+    return tmp_path_factory.mktemp("synthgait")
+
+
+@pytest.fixture
+def tiny(data_dir, monkeypatch) -> list[str]:
+    monkeypatch.setenv("GAITCOMPRESS_DATA", str(data_dir))
+    return TINY
+
+
+def _opengait(path: Path, classes: int) -> Path:
+    """An OpenGait-layout checkpoint (state dict only) of gaitbase_w0125 with `classes` classifier outputs."""
+    from gaitcompress.models import create_model
+
+    torch.manual_seed(0)
+    torch.save({"model": create_model("gaitbase_w0125", num_classes=classes).state_dict()}, path)
+    return path
 
 
 def _main(capsys, monkeypatch, *args: str) -> tuple[int, str]:
@@ -43,3 +72,15 @@ def test_a_file_that_is_not_a_weights_file_never_quotes_torchs_advice(capsys, mo
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07onnx")
     text = _error(capsys, monkeypatch, "eval", TEACHER, "--checkpoint", str(tmp_path / "m.onnx"))
     assert "gaitcompress info reads an ONNX file" in text and "weights_only" not in text, text
+
+
+def test_eval_and_ptq_take_the_class_count_from_the_checkpoint_qat_names_the_data(capsys, monkeypatch, tmp_path, tiny):
+    ckpt = _opengait(tmp_path / "ids8.pt", classes=8)  # trained on 8 ids; the tiny data has 4
+    code, text = _main(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(ckpt), *tiny)
+    assert code == 0 and "mean@R1" in text, text
+    quant = [f"quant.checkpoint={ckpt}", "quant.model_name=gaitbase_w0125"]
+    code, text = _main(capsys, monkeypatch, "quantize", QGAIT8, *tiny, *quant, "quant.method=ptq",
+                       "quant.calib_sequences=4", f"run_dir={tmp_path / 'q'}")  # fmt: skip
+    assert code == 0, text
+    text = _error(capsys, monkeypatch, "quantize", QGAIT8, *tiny, *quant, *QAT_TINY, f"run_dir={tmp_path / 'qat'}")
+    assert "class count (8 vs 4)" in text and "trained on 8 identities" in text and "data.root=" in text, text

@@ -81,7 +81,10 @@ def _explain(key: str, ckpt: tuple[int, ...], model: tuple[int, ...]) -> tuple[s
         if ckpt[0] != model[0]:
             return f"part count ({ckpt[0]} vs {model[0]})", "build the model with the checkpoint's parts (parts=...)"
         if key.endswith(CLASSIFIER_KEY) and ckpt[2] != model[2]:
-            return f"class count ({ckpt[2]} vs {model[2]})", "omit num_classes to take it from the checkpoint"
+            return f"class count ({ckpt[2]} vs {model[2]})", (
+                f"the checkpoint was trained on {ckpt[2]} identities, the data has {model[2]} training ids: use the "
+                "data it was trained on (data.root=... / data.synth.train=...), or train a model on this data first"
+            )
     return "shape", "the checkpoint was trained with another width/depth: pass its variant name (name=...)"
 
 

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from gaitcompress import checkpoints as ckpt_io
-from gaitcompress.data import build_train_loader, num_classes
+from gaitcompress.data import build_train_loader
 from gaitcompress.data.batch import Batch
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.harness import Run, SeedRuns, StageResult, run_seeds, run_stage
@@ -179,9 +179,8 @@ def _ptq(run: Run) -> StageResult:
     tic = time.perf_counter()
     cfg, device = run.cfg, run.ctx.device
     qcfg = cfg.quant.qconfig()
-    fp32 = load_checkpoint(
-        ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), device
-    )
+    # its own class count: calibration and scoring never use the classifier (QAT trains it, so it takes the data's)
+    fp32 = load_checkpoint(ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, None, device)
     qmodel = quantize_model(fp32, qcfg)
     loader: Iterator[Batch] = (b.to(device) for b in build_train_loader(cfg.data, seed=cfg.seed))
     used = calibrate(qmodel, loader, cfg.quant.calib_sequences, run.tracker, seed=cfg.seed)

@@ -172,7 +172,9 @@ def run_eval(
     if out is not None:
         ckpt_io.check_writable(Path(out).parent)
     path = ckpt_io.resolve_checkpoint(checkpoint)
-    model = ckpt_io.load_model(path, name=cfg.model.name, num_classes=num_classes(cfg.data))  # any kind: FP32 or QAT
+    # any kind (FP32 or QAT), with its own class count: retrieval never uses the classifier, so a checkpoint
+    # trained on other identities still scores this test set
+    model = ckpt_io.load_model(path, name=cfg.model.name)
     device = resolve_device(cfg.train.device)
     evaluator = Evaluator(cfg, device, tracker, rerank)
     metrics = evaluator(model.to(device))
