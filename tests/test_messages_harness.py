@@ -84,3 +84,21 @@ def test_eval_and_ptq_take_the_class_count_from_the_checkpoint_qat_names_the_dat
     assert code == 0, text
     text = _error(capsys, monkeypatch, "quantize", QGAIT8, *tiny, *quant, *QAT_TINY, f"run_dir={tmp_path / 'qat'}")
     assert "class count (8 vs 4)" in text and "trained on 8 identities" in text and "data.root=" in text, text
+
+
+def test_a_qat_checkpoint_given_as_quant_checkpoint_names_the_key_and_its_fp32_origin(
+    capsys, monkeypatch, tmp_path, tiny
+):
+    fp32 = _opengait(tmp_path / "fp32.pt", classes=4)
+    quant = [*tiny, "quant.model_name=gaitbase_w0125"]
+    code, text = _main(capsys, monkeypatch, "quantize", QGAIT8, *quant, *QAT_TINY, f"quant.checkpoint={fp32}",
+                       f"run_dir={tmp_path / 'q'}")  # fmt: skip
+    assert code == 0, text
+    qat = tmp_path / "q" / "final.pt"
+    code, text = _main(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(qat), *tiny)  # eval takes any kind
+    assert code == 0 and "mean@R1" in text, text
+    for method in ("quant.method=lsq", "quant.method=ptq"):
+        text = _error(capsys, monkeypatch, "quantize", QGAIT8, *quant, *QAT_TINY, method, f"quant.checkpoint={qat}",
+                      f"run_dir={tmp_path / 'again'}")  # fmt: skip
+        assert "is a QAT checkpoint (kind qat): quant.checkpoint needs an FP32 one" in text, text
+        assert f"quant.checkpoint={fp32}" in text and "--format int8" in text, text

@@ -149,20 +149,31 @@ def load_checkpoint(
     name: str | None = None,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    key: str | None = None,
 ) -> nn.Module:
     """The FP32 model of a gaitcompress or OpenGait checkpoint (file or run folder), in eval mode on `device`.
 
     `gaitcompress.checkpoints.load_model` loads any kind; this one refuses a QAT checkpoint, for callers that need
-    a float model (a teacher, the model to quantize).
+    a float model (a teacher, the model to quantize). `key` is the recipe key that named `path`, for that error.
     """
     path = checkpoints.resolve_checkpoint(path)
     ckpt = read_checkpoint(path)
     if ckpt.get("kind") == "qat":
-        raise GaitCompressError(
-            f"{path} holds a quantization-aware model", "load it through gaitcompress.quant (it adds quantizers)"
-        )
+        raise _qat_given(path, ckpt, key)
     checkpoints.check_finite(ckpt["model"], path)
     return model_from_checkpoint(ckpt, path, name, num_classes).to(device).eval()
+
+
+def _qat_given(path: Path, ckpt: Mapping[str, Any], key: str | None) -> GaitCompressError:
+    """A QAT checkpoint where an FP32 one belongs: name the FP32 model its recipe started from, and its export."""
+    origin = ((ckpt.get("recipe") or {}).get("quant") or {}).get("checkpoint")
+    where = f"{key}=" if key else ""
+    start = f"{where}{origin}" if origin else f"{where}<the FP32 checkpoint it came from>"
+    return GaitCompressError(
+        f"{path} is a QAT checkpoint (kind qat): {key or 'this step'} needs an FP32 one",
+        f"point {key or 'it'} at the FP32 model it came from ({start}), "
+        f"or export this one: gaitcompress export {path} --format int8",
+    )
 
 
 def save_opengait(model: nn.Module, path: str | Path) -> Path:

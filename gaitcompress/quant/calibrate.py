@@ -180,7 +180,9 @@ def _ptq(run: Run) -> StageResult:
     cfg, device = run.cfg, run.ctx.device
     qcfg = cfg.quant.qconfig()
     # its own class count: calibration and scoring never use the classifier (QAT trains it, so it takes the data's)
-    fp32 = load_checkpoint(ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, None, device)
+    fp32 = load_checkpoint(
+        ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, None, device, key="quant.checkpoint"
+    )
     qmodel = quantize_model(fp32, qcfg)
     loader: Iterator[Batch] = (b.to(device) for b in build_train_loader(cfg.data, seed=cfg.seed))
     used = calibrate(qmodel, loader, cfg.quant.calib_sequences, run.tracker, seed=cfg.seed)

@@ -144,8 +144,9 @@ def _quantize(run: Run) -> StageResult:
     cfg, ctx = run.cfg, run.ctx
     qcfg = cfg.quant.qconfig()
     fp32 = load_checkpoint(
-        ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), ctx.device
-    )
+        ckpt_io.resolve_checkpoint(cfg.quant.checkpoint), cfg.quant.model_name, num_classes(cfg.data), ctx.device,
+        key="quant.checkpoint",
+    )  # fmt: skip
     # the float control gets exactly the QAT rows' extra training without quantizers: QAT continues training the
     # FP32 model, so a QAT row "above FP32" may be the training, not the quantization
     qmodel = copy.deepcopy(fp32) if cfg.quant.float_control else quantize_model(fp32, qcfg)
