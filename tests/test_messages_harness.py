@@ -95,8 +95,9 @@ def test_a_qat_checkpoint_given_as_quant_checkpoint_names_the_key_and_its_fp32_o
                        f"run_dir={tmp_path / 'q'}")  # fmt: skip
     assert code == 0, text
     qat = tmp_path / "q" / "final.pt"
-    code, text = _main(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(qat), *tiny)  # eval takes any kind
-    assert code == 0 and "mean@R1" in text, text
+    for recipe in (STUDENT, QGAIT8):  # eval loads any kind, with the training or the quantize recipe
+        code, text = _main(capsys, monkeypatch, "eval", recipe, "--checkpoint", str(qat), *tiny)
+        assert code == 0 and "mean@R1" in text, text
     for method in ("quant.method=lsq", "quant.method=ptq"):
         text = _error(capsys, monkeypatch, "quantize", QGAIT8, *quant, *QAT_TINY, method, f"quant.checkpoint={qat}",
                       f"run_dir={tmp_path / 'again'}")  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ from gaitcompress.commands._common import (
     out,
     stage_run,
 )
+
+if TYPE_CHECKING:
+    from gaitcompress.train.config import TrainRecipe
 
 CheckpointOpt = Annotated[Path, typer.Option(help="Checkpoint file, or a run folder (its final.pt / latest).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the metrics as a results JSON (+ .md) here.")]
@@ -74,7 +77,26 @@ def evaluate(
     from gaitcompress.train.stage import run_eval
 
     reranker = reranker_from(rerank) if rerank else None
-    result = run_eval(load_recipe(recipe, overrides or []), checkpoint, RichTracker(), out_, reranker, command_line())
+    cfg = load_recipe(recipe, overrides or [])
+    result = run_eval(cfg, checkpoint, RichTracker(), out_, reranker, command_line(), _recipe_cls(cfg))
     out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
     for table in view_tables(result):
         out.print(table)
+
+
+def _recipe_cls(cfg: dict[str, Any]) -> type[TrainRecipe]:
+    """The recipe class whose sections `cfg` has: a quantize or distill recipe evaluates the model it made.
+
+    Importing `gaitcompress.quant` also registers the `qat` checkpoint kind, so eval loads QAT checkpoints.
+    """
+    from gaitcompress.quant.calibrate import PtqRecipe, is_ptq
+    from gaitcompress.quant.qat import QuantRecipe
+    from gaitcompress.train.config import TrainRecipe
+
+    if "quant" in cfg:
+        return PtqRecipe if is_ptq(cfg) else QuantRecipe
+    if "distill" in cfg:
+        from gaitcompress.distill.config import DistillRecipe
+
+        return DistillRecipe
+    return TrainRecipe

@@ -161,14 +161,16 @@ def run_eval(
     out: str | Path | None = None,
     rerank: Reranker | None = None,
     command: str | None = None,
+    recipe_cls: type[TrainRecipe] = TrainRecipe,
 ) -> EvalResult:
     """Score a checkpoint (a file, or a run folder's final/latest one) with the recipe's data and protocol.
 
     With `out` (checked writable before any work), writes `out` (a §15 results JSON + .md) and `eval.json` (full
     result with per-view tables) beside it. `rerank` re-ranks every probe × gallery matrix (k-reciprocal or a
-    CarGait head, built by the caller, e.g. `gaitcompress.rerank.reranker_from`).
+    CarGait head, built by the caller, e.g. `gaitcompress.rerank.reranker_from`). `recipe_cls` parses a recipe
+    with more sections than training's (a distill or quantize recipe scores the model it made).
     """
-    cfg = parse_recipe(recipe)
+    cfg = parse_recipe(recipe, recipe_cls)
     if out is not None:
         ckpt_io.check_writable(Path(out).parent)
     path = ckpt_io.resolve_checkpoint(checkpoint)
