@@ -103,3 +103,20 @@ def test_a_qat_checkpoint_given_as_quant_checkpoint_names_the_key_and_its_fp32_o
                       f"run_dir={tmp_path / 'again'}")  # fmt: skip
         assert "is a QAT checkpoint (kind qat): quant.checkpoint needs an FP32 one" in text, text
         assert f"quant.checkpoint={fp32}" in text and "--format int8" in text, text
+
+
+def test_eval_on_a_test_split_with_gallery_only_is_an_error_not_an_empty_table(
+    capsys, monkeypatch, tmp_path, tiny, data_dir
+):
+    import shutil
+
+    ckpt = _opengait(tmp_path / "m.pt", classes=4)
+    code, text = _main(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(ckpt), *tiny)  # generates the data
+    assert code == 0, text
+    (generated,) = data_dir.glob("synthgait-*")
+    root = Path(shutil.copytree(generated, tmp_path / "gallery-only"))
+    for probe in root.glob("00[56]/*"):  # the test ids keep their nm-01..04 gallery only
+        if probe.name not in {"nm-01", "nm-02", "nm-03", "nm-04"}:
+            shutil.rmtree(probe)
+    text = _error(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(ckpt), *tiny, f"data.root={root}")
+    assert "no probe/gallery pairs to score" in text and "data.protocol" in text and "TEST_SET" in text, text

@@ -4,7 +4,7 @@ CASIA-B as OpenGait evaluates it: gallery NM#01-04; probe conditions NM#05-06, B
 For every (probe view, gallery view) cell the gallery is restricted to that view and rank-1 is
 computed; identical-view cells are excluded; a condition's rank-1 is the mean over probe views of the
 mean over the other gallery views. Cells without probes or gallery are skipped, so sets with missing
-views or types still evaluate.
+views or types still evaluate; a test set with no scorable pair at all is an error, never an empty table.
 
 Beyond OpenGait, the pooled cross-view retrieval gives the table an mAP column: each probe is ranked
 against the whole gallery minus its own view (the same "identical views excluded" rule); `{cond}@mAP`
@@ -51,7 +51,7 @@ class CrossViewProtocol:
         if not gallery:
             raise GaitCompressError(
                 f"{self.name}: no gallery sequences of types {sorted(self.gallery_types)} in the test set",
-                f"the test set has types {sorted(set(types))}; check the dataset/protocol pairing",
+                f"the test set has types {sorted(set(types))}; {self._needs()}",
             )
         all_views = sort_views(views)
         gallery_by_view = {v: [i for i in gallery if views[i] == v] for v in all_views}
@@ -89,12 +89,26 @@ class CrossViewProtocol:
             result.counts[f"{cond}_probes"] = len(probes)
             result.counts[f"{cond}_skipped"] = cond_pooled.skipped
             pooled += cond_pooled
+        if not result.metrics:  # no probe of any condition met a gallery sequence of its id in another view
+            raise GaitCompressError(
+                f"{self.name}: no probe/gallery pairs to score in the test set (it has types {sorted(set(types))}, "
+                f"views {all_views})",
+                self._needs(),
+            )
         overall = mean(result.metrics.get(f"{c}@R1") for c in self.conditions)
         if overall is not None:
             result.metrics["mean@R1"] = overall
         result.metrics.update(pooled.percent())
         result.counts["gallery"] = len(gallery)
         return result
+
+    def _needs(self) -> str:
+        """What this protocol scores, as the hint of an unscorable test set."""
+        probes = "; ".join(f"{cond} {', '.join(sorted(t))}" for cond, t in self.conditions.items())
+        return (
+            f"{self.name} ranks probes ({probes}) against a gallery of {', '.join(sorted(self.gallery_types))} "
+            "sequences of the same ids in other views: check data.protocol and the partition's TEST_SET"
+        )
 
 
 @PROTOCOLS.register("casiab")
