@@ -4,6 +4,7 @@ that reads in a log file."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -120,3 +121,29 @@ def test_eval_on_a_test_split_with_gallery_only_is_an_error_not_an_empty_table(
             shutil.rmtree(probe)
     text = _error(capsys, monkeypatch, "eval", STUDENT, "--checkpoint", str(ckpt), *tiny, f"data.root={root}")
     assert "no probe/gallery pairs to score" in text and "data.protocol" in text and "TEST_SET" in text, text
+
+
+def test_more_loader_workers_than_cpus_are_lowered_without_pytorchs_warning(tiny):
+    import logging
+    import warnings
+
+    from gaitcompress.data import DataConfig, build_test_loader, build_train_loader
+    from gaitcompress.data.synthgait import SynthConfig
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("gaitcompress.run")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO  # as the CLI's stage_run sets it
+    synth = SynthConfig(ids=6, train=4, frames=8, views=(0, 90))
+    cfg = DataConfig(synth=synth, input_size=(16, 11), train_frames=6, batch_p=2, batch_k=2, test_batch=8, workers=64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # PyTorch's "exceeds ... maximum number of worker" is a UserWarning
+            next(iter(build_test_loader(cfg)))
+            next(build_train_loader(cfg, seed=0))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert lines == [f"data.workers=64 lowered to {len(os.sched_getaffinity(0))} (the CPUs this process may use)"]

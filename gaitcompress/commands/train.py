@@ -78,7 +78,8 @@ def evaluate(
 
     reranker = reranker_from(rerank) if rerank else None
     cfg = load_recipe(recipe, overrides or [])
-    result = run_eval(cfg, checkpoint, RichTracker(), out_, reranker, command_line(), _recipe_cls(cfg))
+    with stage_run():  # its notices (workers lowered, ...) and Ctrl-C as one line
+        result = run_eval(cfg, checkpoint, RichTracker(), out_, reranker, command_line(), _recipe_cls(cfg))
     out.print(rich_table(result, title=f"evaluation of {checkpoint}"))
     for table in view_tables(result):
         out.print(table)

@@ -9,6 +9,7 @@ the sorted training ids (`train_ids`), −1 for ids that are not training ids.
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from gaitcompress.data.transforms import augment, to_input
 from gaitcompress.progress import NULL, Tracker
 
 log = logging.getLogger(__name__)
+notices = logging.getLogger("gaitcompress.run")  # one line the CLI shows (workers lowered to the CPUs there are)
+_LOWERED: set[tuple[int, int]] = set()  # (asked, used) already reported: once per process, not per evaluation
 
 
 def resolve_root(cfg: DataConfig, tracker: Tracker = NULL) -> tuple[Path, Path | None]:
@@ -122,8 +125,9 @@ def build_train_loader(
         start=start,
     )
     dataset = SequenceDataset(entries, labels, cfg, train=True)
+    workers = _workers(cfg)
     loader = DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.workers, persistent_workers=cfg.workers > 0
+        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers, persistent_workers=workers > 0
     )
     return iter(loader)
 
@@ -135,4 +139,14 @@ def build_test_loader(cfg: DataConfig, split: str = "test") -> Iterable[Batch]:
     entries = index.split(split)
     labels = [classes.get(e.meta.id, -1) for e in entries]
     dataset = SequenceDataset(entries, labels, cfg, train=False)
-    return DataLoader(dataset, batch_size=cfg.test_batch, shuffle=False, collate_fn=collate, num_workers=cfg.workers)
+    return DataLoader(dataset, batch_size=cfg.test_batch, shuffle=False, collate_fn=collate, num_workers=_workers(cfg))
+
+
+def _workers(cfg: DataConfig) -> int:
+    """`data.workers`, at most the CPUs this process may use: more only oversubscribe them (and PyTorch warns)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    used = min(cfg.workers, cpus)
+    if used < cfg.workers and (cfg.workers, used) not in _LOWERED:
+        _LOWERED.add((cfg.workers, used))
+        notices.info("data.workers=%d lowered to %d (the CPUs this process may use)", cfg.workers, used)
+    return used
