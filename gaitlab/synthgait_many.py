@@ -5,7 +5,8 @@ recipes in recipes/synthgait_many/ find it), timing wall and CPU seconds (the wo
 1-minute load average (the machine is shared), measures bytes on disk, scores the GEI nearest-neighbour baseline
 under the Gait3D protocol (PROBE_SET vs the rest of the test split), and writes
 `bench/results/synthgait-many.json` + `.md` in the shared results schema. `--extra` adds rows of other results
-files (e.g. the quick teacher's metrics.json: a trained GaitBase's Rank-1 / mAP on the same protocol).
+files (e.g. the quick teacher's metrics.json: a trained GaitBase's Rank-1 / mAP on the same protocol). When the
+set already exists, the `generation` row of the existing `--out` file (measured when it was generated) is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from gaitcompress.data import DataConfig, probe_set
 from gaitcompress.data.synthgait.config import preset
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = preset(args.preset)
     folder = cache_dir(cfg)
     rows = []
+    if (folder / "synthgait.json").is_file() and Path(args.out).is_file():  # keep the measurement of its generation
+        rows = [r for r in read_results(args.out)["rows"] if r["method"] == "generation"]
     if not (folder / "synthgait.json").is_file():
         load = os.getloadavg()[0]
         cpu0, wall0 = _children_cpu() + time.process_time(), time.perf_counter()
