@@ -135,17 +135,23 @@ def test_cli_exit_codes_summary_and_junit(tmp_path):
 
 
 @pytest.mark.parametrize("path", BASELINES, ids=[p.name for p in BASELINES])
-def test_committed_baselines_pass_themselves_and_fail_a_one_point_drop(path):
-    """Every committed baseline: valid, passes against itself, and any gated model 1 point lower fails."""
+def test_committed_baselines_pass_themselves_and_fail_a_drop(path):
+    """Every committed baseline is valid and passes itself, with the checks .ci/run gives it.
+
+    The deterministic CI gate (committed checkpoints): any model 1 point lower fails. The retrained main job
+    (`pipeline-*`, loss + parity at 5 / 0.5 points): any deployed model 1 point off PyTorch fails, and a quantized
+    model 6 points below its FP32 parent fails.
+    """
     base = validate(json.loads(path.read_text()), str(path))
-    kinds = ["loss", "parity"] if path.stem.startswith("pipeline-") else ["abs", "loss", "parity"]
-    assert all(c.passed for c in compare(base, base, checks=kinds))
+    main_job = path.stem.startswith("pipeline-")
+    kinds, tol = (["loss", "parity"], 5.0) if main_job else (["abs", "loss", "parity"], 0.5)
+    assert all(c.passed for c in compare(base, base, checks=kinds, default_tolerance=tol))
     for row in base["rows"]:
         key = "/".join(str(row.get(k, "")) for k in ("method", "model", "bits"))
-        for metric in ("mean@R1", "onnx mean@R1"):
-            if metric not in row["metrics"]:
-                continue
-            if "abs" not in kinds and row.get("bits") == "fp32" and metric == "mean@R1":
-                continue  # an FP32 row retrained by the main job: only its ONNX parity is gated there
-            checks = compare(_drop(base, key, metric, 1.0), base, checks=kinds)
-            assert any(not c.passed for c in checks), f"{path.name}: {key} {metric} −1 passed"
+        drops = [("onnx mean@R1", 1.0)] + ([("mean@R1", 6.0)] if row.get("bits") != "fp32" else [])
+        if not main_job:
+            drops = [("mean@R1", 1.0), ("onnx mean@R1", 1.0)]
+        for metric, points in drops:
+            if metric in row["metrics"]:
+                checks = compare(_drop(base, key, metric, points), base, checks=kinds, default_tolerance=tol)
+                assert any(not c.passed for c in checks), f"{path.name}: {key} {metric} −{points} passed"
