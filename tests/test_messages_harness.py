@@ -147,3 +147,57 @@ def test_more_loader_workers_than_cpus_are_lowered_without_pytorchs_warning(tiny
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert lines == [f"data.workers=64 lowered to {len(os.sched_getaffinity(0))} (the CPUs this process may use)"]
+
+
+class _Clock:
+    """A fake monotonic clock the test moves on."""
+
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_in_a_log_is_plain_lines_every_30s_and_at_the_end():
+    import io
+
+    from rich.console import Console
+
+    from gaitcompress.commands._common import RichTracker
+
+    buffer, clock = io.StringIO(), _Clock()
+    tracker = RichTracker(Console(file=buffer, force_terminal=False), clock=clock)
+    with tracker.task("train", total=60) as step:
+        for _ in range(60):
+            clock.now += 1.0
+            step(1, loss=0.25)
+    lines = buffer.getvalue().splitlines()
+    assert lines == ["train: 30/60 30s loss=0.25", "train: 60/60 60s loss=0.25"], lines
+    assert "\x1b" not in buffer.getvalue()  # no terminal codes in a log
+    with tracker.task("extracting features", total=8) as step:  # a short task: its end line only
+        step(5)
+    assert buffer.getvalue().splitlines()[2:] == ["extracting features: 5/8 0s"]
+
+
+def test_progress_on_a_terminal_draws_bars_and_a_nested_task_shares_the_display():
+    import io
+
+    from rich.console import Console
+
+    from gaitcompress.commands._common import RichTracker
+
+    buffer = io.StringIO()
+    tracker = RichTracker(Console(file=buffer, force_terminal=True, width=100))
+    with tracker.task("train", total=2) as step:
+        step(1)
+        with tracker.task("extracting features", total=3) as inner:  # rich allows one live display: no LiveError
+            inner(3)
+        step(1, loss=0.5)
+    assert "train" in buffer.getvalue() and "2/2" in buffer.getvalue() and tracker._progress is None
+
+
+def test_train_in_a_log_shows_training_and_its_final_evaluation(capsys, monkeypatch, tmp_path, tiny):
+    code, text = _main(capsys, monkeypatch, "train", STUDENT, *tiny, "train.iterations=3", "train.save_every=0",
+                       "sched.milestones=[2]", f"run_dir={tmp_path / 'run'}")  # fmt: skip
+    assert code == 0, text
+    assert "train: 3/3 " in text and "extracting features: " in text, text

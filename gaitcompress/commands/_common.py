@@ -6,7 +6,8 @@ import contextlib
 import logging
 import shlex
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -42,13 +44,33 @@ ResultsOpt = Annotated[Path | None, typer.Option(help="With --seeds: also write 
 
 
 class RichTracker:
-    """`gaitcompress.progress.Tracker` drawn with rich progress bars on stderr."""
+    """`gaitcompress.progress.Tracker` drawn with rich progress bars on stderr; plain lines when it is not a terminal.
 
-    def __init__(self, console_: Console | None = None) -> None:
+    On a terminal: one live display of bars; a task opened inside another (the evaluation after training) is one
+    more bar in it, removed when it ends. Written to a log (stderr redirected, CI): rich would draw nothing until the
+    end, so each task prints `description: done/total elapsed fields` every `every` seconds and when it ends.
+    """
+
+    def __init__(
+        self, console_: Console | None = None, every: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.console = console_ or console
+        self.every, self.clock = every, clock
+        self._progress: Progress | None = None  # the live display while a task is open
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Any]:
+        if not self.console.is_terminal:
+            with self._lines(description, total) as step:
+                yield step
+            return
+        if self._progress is not None:  # nested: another bar in the open display
+            tid = self._progress.add_task(description, total=total, info="")
+            try:
+                yield self._stepper(self._progress, tid)
+            finally:
+                self._progress.remove_task(tid)
+            return
         columns = [
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -58,13 +80,48 @@ class RichTracker:
             TextColumn("{task.fields[info]}"),
         ]
         with Progress(*columns, console=self.console) as progress:
-            tid = progress.add_task(description, total=total, info="")
+            self._progress = progress
+            try:
+                yield self._stepper(progress, progress.add_task(description, total=total, info=""))
+            finally:
+                self._progress = None
 
-            def step(advance: int = 1, **fields: Any) -> None:
-                info = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-                progress.update(tid, advance=advance, info=info)
+    @staticmethod
+    def _stepper(progress: Progress, tid: TaskID) -> Callable[..., None]:
+        def step(advance: int = 1, **fields: Any) -> None:
+            progress.update(tid, advance=advance, info=_fields(fields))
 
+        return step
+
+    @contextlib.contextmanager
+    def _lines(self, description: str, total: int | None) -> Iterator[Any]:
+        start = last = self.clock()
+        done, shown, info = 0, -1, ""
+
+        def line() -> None:
+            nonlocal shown
+            of = f"/{total}" if total is not None else ""
+            text = f"{description}: {done}{of} {self.clock() - start:.0f}s {info}".rstrip()
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            shown = done
+
+        def step(advance: int = 1, **fields: Any) -> None:
+            nonlocal done, info, last
+            done, info = done + advance, _fields(fields)
+            if self.clock() - last >= self.every:
+                last = self.clock()
+                line()
+
+        try:
             yield step
+        finally:
+            if done != shown:  # the end (also an early one: the log shows how far it got), unless just shown
+                line()
+
+
+def _fields(fields: dict[str, Any]) -> str:
+    """`loss=0.1234  R1=87.5`: the numbers shown next to a task."""
+    return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
 
 
 def command_line() -> str:

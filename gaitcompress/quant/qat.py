@@ -153,7 +153,7 @@ def _quantize(run: Run) -> StageResult:
     loader = build_train_loader(cfg.data, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
     example = next(loader).to(ctx.device).sils
     module = _train_module(cfg, qmodel, fp32, example)
-    evaluator = Evaluator(cfg, ctx.device)
+    evaluator = Evaluator(cfg, ctx.device, run.tracker)
     metrics = train_stages(
         module, qmodel, loader, run.run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=run.tracker,
         meta={"recipe": run.recipe, "kind": "qat"}, resume=run.resume,

@@ -118,7 +118,7 @@ def _train(run: Run, make_module: MakeModule) -> StageResult:
     model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
     module = make_module(cfg, model, LossSet.from_config(cfg.loss, where))
     loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)  # start -> batches
-    evaluator = Evaluator(cfg, ctx.device)  # no nested progress bar inside the training bar
+    evaluator = Evaluator(cfg, ctx.device, run.tracker)  # its features bar: a second bar under training's
     trainer = Trainer(
         module, loader, run.run_dir, cfg.train, cfg.optim, cfg.sched,
         ctx=ctx, eval_fn=evaluator, tracker=run.tracker, meta={"recipe": run.recipe, "kind": "fp32"},
