@@ -105,7 +105,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(GaitCompressError, match="no model weights"):
         load_checkpoint(tmp_path / "empty.pt")
     torch.save({"model": {}, "kind": "qat"}, tmp_path / "qat.pt")
-    with pytest.raises(GaitCompressError, match="quantization-aware"):
+    with pytest.raises(GaitCompressError, match="is a QAT checkpoint"):
         load_checkpoint(tmp_path / "qat.pt")
 
 

@@ -167,11 +167,10 @@ def load_checkpoint(
 def _qat_given(path: Path, ckpt: Mapping[str, Any], key: str | None) -> GaitCompressError:
     """A QAT checkpoint where an FP32 one belongs: name the FP32 model its recipe started from, and its export."""
     origin = ((ckpt.get("recipe") or {}).get("quant") or {}).get("checkpoint")
-    where = f"{key}=" if key else ""
-    start = f"{where}{origin}" if origin else f"{where}<the FP32 checkpoint it came from>"
+    start = f" ({key}={origin})" if origin and key else f" ({origin})" if origin else ""
     return GaitCompressError(
         f"{path} is a QAT checkpoint (kind qat): {key or 'this step'} needs an FP32 one",
-        f"point {key or 'it'} at the FP32 model it came from ({start}), "
+        f"point {key or 'it'} at the FP32 model it came from{start}, "
         f"or export this one: gaitcompress export {path} --format int8",
     )
 
