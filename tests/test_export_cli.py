@@ -95,7 +95,7 @@ def test_missing_checkpoint(runner, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"not a checkpoint", "not a PyTorch weights file gaitcompress can read"), ({"weights": 1}, "not an exportable gait model")],
+    [(b"not a checkpoint", "not a PyTorch weights file"), ({"weights": 1}, "not an exportable gait model")],
 )
 def test_unreadable_checkpoint(runner, tmp_path, content, message):
     path = tmp_path / "bad.pt"
