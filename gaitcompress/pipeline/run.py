@@ -72,6 +72,20 @@ def _files(outputs: Mapping[str, Any]) -> list[Path]:
     return [Path(p) for p in paths]
 
 
+def _label_bits(metrics: Path, checkpoint: Path, data: Mapping[str, Any]) -> None:
+    """A given QAT checkpoint's row says its bits (`w8a8`), as a quantize stage's would: the gate pairs on them."""
+    from gaitcompress.checkpoints import load_model
+    from gaitcompress.quant.cost import bitops_report
+    from gaitcompress.results import read_results, write_results
+
+    doc = read_results(metrics)
+    size = tuple(data.get("input_size") or (64, 44))
+    bits = bitops_report(load_model(checkpoint), int(data.get("train_frames") or 30), size).bits
+    if bits != doc["rows"][0].get("bits"):
+        doc["rows"][0]["bits"] = bits
+        write_results(doc, metrics)
+
+
 class PipelineRun:
     """One pipeline execution over a run folder; `run()` returns the stage outputs by stage name."""
 
@@ -186,6 +200,7 @@ class PipelineRun:
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
             run_eval(recipe, path, self.tracker, out=folder / "metrics.json")
+            _label_bits(folder / "metrics.json", path, recipe["data"])
             return dataclasses.asdict(ModelStage(str(path), str(folder / "metrics.json"), recipe["data"], parent))
 
         self.stage(name, section, [parent] if parent else [], fn)
