@@ -113,6 +113,8 @@ def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
         [sys.executable, "-m", "gaitcompress.cli", "train", RECIPE, *args],
         cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        # a CI launched in the background inherits SIGINT ignored, and Python then installs no Ctrl-C handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 90
     while not list((run_dir / "checkpoints").glob("ckpt_*.pt")) and time.time() < deadline:

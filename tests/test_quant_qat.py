@@ -83,7 +83,7 @@ def test_two_stage_qat_smoke_and_checkpoint_roundtrip(tmp_path, terms):
     x = next(data).sils
     qmodel.eval()
     assert torch.equal(loaded(x)["embeddings"], qmodel(x)["embeddings"])
-    with pytest.raises(GaitCompressError, match="quantization-aware"):
+    with pytest.raises(GaitCompressError, match="is a QAT checkpoint"):
         load_checkpoint(path)
 
 
