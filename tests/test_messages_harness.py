@@ -5,13 +5,12 @@ that reads in a log file."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from gaitcompress.cli import main
+from tests.test_messages import _error, _main  # one way to run the CLI in-process
 
 TEACHER = "recipes/synthgait/teacher_quick.yaml"
 STUDENT = "recipes/synthgait/student_quick.yaml"  # gaitbase_w0125
@@ -43,24 +42,6 @@ def _opengait(path: Path, classes: int) -> Path:
     torch.manual_seed(0)
     torch.save({"model": create_model("gaitbase_w0125", num_classes=classes).state_dict()}, path)
     return path
-
-
-def _main(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """Run `gaitcompress ARGS` in this process; (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["gaitcompress", *args])
-    monkeypatch.delenv("GAITCOMPRESS_TRACEBACK", raising=False)
-    with pytest.raises(SystemExit) as done:
-        main()
-    captured = capsys.readouterr()
-    code = done.value.code if isinstance(done.value.code, int) else 1
-    return code, captured.out + captured.err
-
-
-def _error(capsys, monkeypatch, *args: str) -> str:
-    code, text = _main(capsys, monkeypatch, *args)
-    assert code == 1, text
-    assert "Traceback" not in text and "error:" in text, text
-    return " ".join(text.split())  # rich wraps at the terminal width
 
 
 def test_a_file_that_is_not_a_weights_file_never_quotes_torchs_advice(capsys, monkeypatch, tmp_path):
