@@ -40,10 +40,12 @@ log = logging.getLogger("gaitcompress.run")
 LOCK = ".lock"
 RECIPE = "recipe.yaml"
 RESULTS = "metrics.json"
-# recipe keys that shape the model, its training module or the optimizer: a resume must not change them
-# (iteration counts may grow: resuming to train longer is what --resume is for)
-FROZEN = ("seed", "model", "loss", "optim", "sched", "distill", "quant", "data.input_size", "data.train_frames",
-          "data.batch_p", "data.batch_k", "data.synth", "data.root")  # fmt: skip
+# recipe keys that shape the model, its training module, its training data or the optimizer: a resume must not
+# change them (iteration counts may grow: resuming to train longer is what --resume is for; the trainer then
+# stretches the LR schedule to the new horizon). `generator` is synth's model, `head`/`pairs` rerank's.
+FROZEN = ("seed", "model", "loss", "optim", "sched", "distill", "quant", "generator", "head", "pairs",
+          "data.input_size", "data.train_frames", "data.batch_p", "data.batch_k", "data.synth", "data.root",
+          "data.mix", "data.max_train_seqs_per_id")  # fmt: skip
 MAY_CHANGE = ("quant.stage1.iterations", "quant.stage2.iterations")
 
 
@@ -345,4 +347,3 @@ def run_seeds(
         with writing(Path(out).parent):
             write_results(doc, out)
     return SeedRuns(doc, runs)
-

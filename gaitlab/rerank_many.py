@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     # 3. final rows on the test split
     final = tuned(recipe, best_head["iterations"], best_head["lr"])
     seeds = [int(s) for s in args.seeds.split(",")]
-    doc = train_rerank(final, raw_for(raw, final), seeds)
+    doc = train_rerank(final, raw_for(raw, final), seeds, restart=True)  # fresh heads; val/ ones are done
     options = protocol_options(final, data_cfg)
     kr = KReciprocalReranker(best_kr["k1"], best_kr["k2"], best_kr["lam"], metric)
     kr_test = evaluate(feats["test"], "gait3d", metric, rerank=kr, **options).metrics

@@ -3,13 +3,13 @@ import json
 import pytest
 import torch
 
+from gaitcompress.checkpoints import atomic_save
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.recipe import to_dict
 from gaitcompress.rerank.config import RerankRecipe, parse_rerank_recipe
 from gaitcompress.rerank.head import CarGaitHead
 from gaitcompress.rerank.stage import combine_runs, load_head, seed_runs, trained_heads
 from gaitcompress.results import make_results, summarize, write_results
-from gaitcompress.train.checkpoint import atomic_save
 
 
 def _save_head(path, seed):
@@ -76,7 +76,7 @@ def test_eval_cli_rerank_option(runner, tmp_path):
     """`gaitcompress eval ... --rerank HEAD`: an untrained head on the embeddings keeps every metric; k-reciprocal
     runs through the same option."""
     from gaitcompress.cli import app
-    from gaitcompress.models.checkpoint import load_checkpoint
+    from gaitcompress.models import load_checkpoint
     from gaitcompress.results import read_results
     from tests.test_cli_train import ROOT, TINY
 
@@ -102,3 +102,33 @@ def test_eval_cli_rerank_option(runner, tmp_path):
         metrics[name] = {k: v["mean"] for k, v in read_results(out)["rows"][0]["metrics"].items()}
     assert metrics["head"] == pytest.approx(metrics["none"])
     assert metrics["moved"] != metrics["none"] and set(metrics["kr"]) == set(metrics["none"])
+
+
+def test_rerank_train_runs_in_the_harness_life_cycle(runner, tmp_path, capsys):
+    """`gaitcompress rerank train`: one head per seed and the three-row table; a second run on the same folder is
+    refused (naming --resume), --resume reads the finished heads back, `rerank eval` scores them."""
+    from gaitcompress.cli import app
+    from gaitcompress.results import read_results
+    from tests.test_cli_train import ROOT, TINY
+    from tests.test_harness import cli
+
+    model, run_dir = tmp_path / "model", tmp_path / "rerank"
+    train = ["train", str(ROOT / "recipes/synthgait/student_quick.yaml"), *TINY, f"run_dir={model}"]
+    assert runner.invoke(app, train).exit_code == 0
+    recipe = str(ROOT / "recipes/synthgait/rerank_student.yaml")
+    args = [recipe, f"model={model}", f"run_dir={run_dir}", "train.iterations=2", "pairs.top_v=4", "rerank.k=3",
+            "head.heads=1", "--seeds", "0,1"]  # fmt: skip
+    result = runner.invoke(app, ["rerank", "train", *args])
+    assert result.exit_code == 0, result.output
+    doc = read_results(run_dir / "metrics.json")
+    assert [r["method"] for r in doc["rows"]] == ["rerank-none", "rerank-kreciprocal", "rerank-cargait"]
+    assert doc["rows"][2]["seeds"] == [0, 1]
+    assert all((run_dir / f"seed{s}" / "final.pt").is_file() for s in (0, 1)) and (run_dir / "recipe.yaml").is_file()
+    code, err = cli(capsys, "rerank", "train", *args)
+    assert code == 1 and "already holds checkpoints" in err and "--resume" in err
+    resumed = runner.invoke(app, ["rerank", "train", *args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert read_results(run_dir / "metrics.json")["rows"][2]["metrics"] == doc["rows"][2]["metrics"]
+    evaluated = runner.invoke(app, ["rerank", "eval", *args[:-2]])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert read_results(run_dir / "metrics.json")["rows"][2]["metrics"] == doc["rows"][2]["metrics"]

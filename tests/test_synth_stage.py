@@ -203,20 +203,25 @@ def test_cli_sample_writes_a_dataset(trained):
     ).read_bytes()
 
 
-def test_augment_reads_back_only_runs_of_the_identical_recipe(tmp_path):
+def test_augment_reads_back_finished_seeds_and_refuses_a_changed_recipe(tmp_path):
+    """An arm is the harness's seed loop: a finished seed of the same recipe is read back, not retrained; one
+    finished with another `data.max_train_seqs_per_id` is refused, naming the key."""
     import yaml
 
+    from gaitcompress.errors import GaitCompressError
     from gaitcompress.results import make_results, summarize, write_results
-    from gaitcompress.synth.stage import _finished_run
+    from gaitcompress.synth.stage import run_synth_augment
 
-    run = {"name": "arm", "seed": 1, "run_dir": str(tmp_path / "seed1"), "data": {"max_train_seqs_per_id": 3}}
-    assert _finished_run(run) is None
-    (tmp_path / "seed1").mkdir()
-    (tmp_path / "seed1" / "recipe.yaml").write_text(yaml.safe_dump(run))
-    row = {"method": "real-only", "metrics": {"CL@R1": summarize([12.5])}, "train": {"wall_s": 3.0}}
-    write_results(make_results("arm", [row], {}), tmp_path / "seed1" / "metrics.json")
-    assert _finished_run(run) == {"metrics": {"CL@R1": 12.5}, "wall_s": 3.0}
-    assert _finished_run({**run, "data": {"max_train_seqs_per_id": 4}}) is None
+    arm = {"name": "arm", "method": "real-only", "run_dir": str(tmp_path / "arm"), "data": {"max_train_seqs_per_id": 3}}
+    seed_dir = tmp_path / "arm" / "seed1"
+    seed_dir.mkdir(parents=True)
+    (seed_dir / "recipe.yaml").write_text(yaml.safe_dump({**arm, "seed": 1, "run_dir": str(seed_dir)}))
+    row = {"method": "real-only", "label": "tiny", "metrics": {"CL@R1": summarize([12.5])}, "train": {"wall_s": 3.0}}
+    write_results(make_results("arm", [row], {}), seed_dir / "metrics.json")
+    doc = run_synth_augment({"real": arm}, [1])
+    assert doc["rows"][0]["label"] == "real: tiny" and doc["rows"][0]["metrics"]["CL@R1"]["mean"] == 12.5
+    with pytest.raises(GaitCompressError, match="data.max_train_seqs_per_id"):
+        run_synth_augment({"real": {**arm, "data": {"max_train_seqs_per_id": 4}}}, [1])
 
 
 def test_cli_judge_names_rows_by_run_and_checkpoint(real, trained):

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, console, out
+from gaitcompress.commands._common import (
+    OverridesArg,
+    RecipeArg,
+    RestartOpt,
+    ResumeOpt,
+    RichTracker,
+    command_line,
+    console,
+    out,
+    stage_run,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,12 +41,18 @@ def _print(doc: dict) -> None:
 
 
 @app.command("train")
-def train(recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None) -> None:
+def train(
+    recipe: RecipeArg, overrides: OverridesArg = None, seeds: SeedsOpt = None, resume: ResumeOpt = False,
+    restart: RestartOpt = False,
+) -> None:  # fmt: skip
     """Train a CarGait head on the recipe's frozen model, then compare no re-ranking, k-reciprocal and CarGait."""
     from gaitcompress.rerank.stage import train_rerank
 
     cfg, raw = _recipe(recipe, overrides)
-    _print(train_rerank(cfg, raw, [int(s) for s in seeds.split(",")] if seeds else None, RichTracker()))
+    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    with stage_run():
+        doc = train_rerank(cfg, raw, seed_list, RichTracker(), resume, restart, command_line())
+    _print(doc)
 
 
 @app.command("eval")
@@ -45,7 +61,9 @@ def evaluate(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
     from gaitcompress.rerank.stage import eval_rerank
 
     cfg, _ = _recipe(recipe, overrides)
-    _print(eval_rerank(cfg, RichTracker()))
+    with stage_run():
+        doc = eval_rerank(cfg, RichTracker(), command_line())
+    _print(doc)
 
 
 @app.command("cost")

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gaitcompress.commands._common import OverridesArg, RecipeArg, RichTracker, out
+from gaitcompress.commands._common import (
+    OverridesArg,
+    RecipeArg,
+    RestartOpt,
+    ResumeOpt,
+    RichTracker,
+    command_line,
+    out,
+    stage_run,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -27,14 +36,17 @@ def _csv(text: str) -> tuple[str, ...]:
 def train(
     recipe: RecipeArg,
     overrides: OverridesArg = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    restart: RestartOpt = False,
 ) -> None:
     """Train a GaitCrafter generator on the recipe's training split."""
     from gaitcompress.recipe import load_recipe
     from gaitcompress.synth.stage import run_synth_train
 
-    done = run_synth_train(load_recipe(recipe, overrides or []), RichTracker(), resume=resume)
-    out.print(f"generator: {done['run_dir']}/final.pt  ({done['wall_s']:.0f} s)  {done['metrics']}")
+    cfg = load_recipe(recipe, overrides or [])
+    with stage_run():
+        done = run_synth_train(cfg, RichTracker(), resume=resume, command=command_line(), restart=restart)
+    out.print(f"generator: {done.run_dir}/final.pt  ({done.wall_s:.0f} s)  {done.metrics}")
 
 
 @app.command("sample")
@@ -85,7 +97,8 @@ def judge(
     cfg = load_recipe(recipe, overrides or [])
     sources = generator or [parse(cfg).run_dir]
     named = [(_run_name(s), resolve_generator(s)) for s in sources]
-    doc = run_synth_judge(cfg, named, RichTracker(), baseline=baseline, out=out_file)["results"]
+    with stage_run():
+        doc = run_synth_judge(cfg, named, RichTracker(), baseline, out_file, command_line())["results"]
     table = Table(title=f"{doc['name']}: judging ({doc['dataset'].get('judged_ids')} ids)")
     cols = ("id@R1", "FD", "view@acc", "Δid", "Δview", "Δcov", "Δnoise", "novel@self", "novel@real")
     table.add_column("clips", justify="right")
@@ -140,7 +153,8 @@ def augment(
     from gaitcompress.synth.stage import run_synth_augment
 
     arms = {r.stem: load_recipe(r) for r in recipes}
-    doc = run_synth_augment(arms, [int(s) for s in seeds.split(",")], RichTracker(), out_file)
+    with stage_run():
+        doc = run_synth_augment(arms, [int(s) for s in seeds.split(",")], RichTracker(), out_file, command_line())
     table = Table(title=f"{doc['name']} (mean ± std over seeds {seeds})")
     names = [k for k in doc["rows"][0]["metrics"] if k.endswith("R1") or k == "mAP"]
     for col in ("method", *names):

@@ -4,6 +4,11 @@ Both stages extract the frozen model's features of the training and test splits 
 as `features.pt`, keyed by the checkpoint), so training the head never runs the gait model again. Evaluation
 scores the test set three ways with the recipe's protocol — no re-ranking, k-reciprocal, CarGait — and writes
 `metrics.json` (DESIGN §15; methods `rerank-none`, `rerank-kreciprocal`, `rerank-cargait`).
+
+`train_rerank` runs in the harness life cycle (`gaitcompress.harness.run_stage`: lock, resume rules, seed,
+`recipe.yaml`, Ctrl-C) on the run folder; its own work is the features, one head per seed (`fit_head`, in the
+folder itself for one seed, in `seed<N>/` for several) and the comparison. `eval_rerank` holds the folder's lock
+while it scores the saved heads.
 """
 
 from __future__ import annotations
@@ -18,31 +23,30 @@ from typing import Any
 import torch
 from torch import nn
 
+from gaitcompress import checkpoints
 from gaitcompress.data import DataConfig, SeqMeta, build_test_loader, probe_set, train_ids
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.evaluation import Features, build_protocol, evaluate, extract_features
-from gaitcompress.models.checkpoint import load_checkpoint
+from gaitcompress.harness import Run, RunLock, StageResult, run_stage, writing
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.quant.checkpoint import load_quantized
+from gaitcompress.quant import load_model  # from here: the 'qat' checkpoint kind is registered
 from gaitcompress.recipe import from_dict, merge, save_recipe, to_dict
 from gaitcompress.rerank.cargait import CarGaitReranker
-from gaitcompress.rerank.config import RerankRecipe
+from gaitcompress.rerank.config import RerankRecipe, parse_rerank_recipe
 from gaitcompress.rerank.cost import cost_per_probe
 from gaitcompress.rerank.head import CarGaitHead, build_head
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker
 from gaitcompress.rerank.module import CarGaitModule
 from gaitcompress.rerank.pairs import Block, all_blocks, build_pair_set, cross_view_blocks, pair_batches
-from gaitcompress.results import make_results, summarize, write_results
-from gaitcompress.train import checkpoint as ckpt_io
+from gaitcompress.results import make_results, read_results, summarize, write_results
 from gaitcompress.train.engine import Trainer
 
 
 def load_frozen_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The first-stage model (FP32 or QAT checkpoint) in eval mode, and its checkpoint dict."""
-    file = ckpt_io.resolve_checkpoint(path)
-    ckpt = ckpt_io.load(file)
-    # a QAT model comes back fake-quantized with hard rounding: what deploys
-    model = load_quantized(file) if ckpt.get("kind") == "qat" else load_checkpoint(file)
+    file = checkpoints.resolve_checkpoint(path)
+    # any kind, finite-checked; a QAT model comes back fake-quantized with hard rounding: what deploys
+    model, ckpt = load_model(file), checkpoints.load(file)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval(), ckpt
@@ -64,14 +68,17 @@ def cached_features(
     """{'train', 'test'} features with `parts`, extracted once per (checkpoint, data) and cached in `run_dir`."""
     path = run_dir / "features.pt"
     if path.is_file():
-        cached = torch.load(path, map_location="cpu", weights_only=True)  # tensors and strings only
+        try:
+            cached = checkpoints.load(path)  # tensors and strings only
+        except GaitCompressError:  # a damaged cache is extracted again
+            cached = {}
         if cached.get("key") == key:
             return {split: _unpack(v) for split, v in cached["features"].items()}
     feats = {
         split: extract_features(model, build_test_loader(data_cfg, split=split), tracker=tracker, keep_parts=True)
         for split in ("train", "test")
     }
-    ckpt_io.atomic_save({"key": key, "features": {split: _pack(f) for split, f in feats.items()}}, path)
+    checkpoints.atomic_save({"key": key, "features": {split: _pack(f) for split, f in feats.items()}}, path)
     return feats
 
 
@@ -84,7 +91,7 @@ def _unpack(d: dict[str, Any]) -> Features:
 
 
 def _key(model_path: str, data_cfg: DataConfig) -> str:
-    file = ckpt_io.resolve_checkpoint(model_path)
+    file = checkpoints.resolve_checkpoint(model_path)
     stat = file.stat()
     return hashlib.sha256(
         f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{to_dict(data_cfg)}".encode()
@@ -96,7 +103,7 @@ def prepare(recipe: RerankRecipe, tracker: Tracker = NULL) -> tuple[DataConfig, 
     model, ckpt = load_frozen_model(recipe.model)
     data_cfg = data_config(recipe, ckpt)
     run_dir = Path(recipe.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints.check_writable(run_dir)
     return data_cfg, cached_features(model, data_cfg, run_dir, _key(recipe.model, data_cfg), tracker)
 
 
@@ -138,9 +145,11 @@ def fit_head(
     feats: dict[str, Features],
     tracker: Tracker,
     score: Callable[[CarGaitHead], dict[str, float]] | None = None,
+    resume: bool = False,
 ) -> dict[str, float]:
     """Train one head with the shared engine into `recipe.run_dir` on the lists of `feats['train']`; returns its
-    test metrics, or what `score(head)` returns (e.g. metrics on a validation split of the training identities)."""
+    test metrics, or what `score(head)` returns (e.g. metrics on a validation split of the training identities).
+    With `resume` it continues from the folder's newest checkpoint (a finished head is only scored again)."""
     torch.manual_seed(recipe.seed)
     source = feats["train"].parts if recipe.head.features == "parts" else feats["train"].embeddings
     head = CarGaitHead(source.shape[1], source.shape[2], recipe.head.heads, recipe.head.features, recipe.head.dropout)
@@ -159,7 +168,7 @@ def fit_head(
         tracker=tracker,
         meta={"recipe": raw, "kind": "rerank"},
     )
-    return trainer.fit()
+    return trainer.fit(resume=resume)
 
 
 def seed_runs(recipe: RerankRecipe, seeds: list[int]) -> list[RerankRecipe]:
@@ -170,21 +179,43 @@ def seed_runs(recipe: RerankRecipe, seeds: list[int]) -> list[RerankRecipe]:
 
 
 def train_rerank(
-    recipe: RerankRecipe, raw: dict[str, Any], seeds: list[int] | None = None, tracker: Tracker = NULL
+    recipe: RerankRecipe,
+    raw: dict[str, Any],
+    seeds: list[int] | None = None,
+    tracker: Tracker = NULL,
+    resume: bool = False,
+    restart: bool = False,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Train a head per seed on the frozen model's cached features, compare with the baselines, write metrics."""
-    data_cfg, feats = prepare(recipe, tracker)
+    seeds = seeds or [recipe.seed]
+    if len(seeds) == 1:  # the head lives in the run folder itself: its recipe.yaml is the one with its seed
+        raw = {**raw, "seed": seeds[0]}
+    done = run_stage(
+        raw, RerankRecipe, lambda run: _train_heads(run, seeds), parse=parse_rerank_recipe, tracker=tracker,
+        resume=resume, restart=restart, command=command,
+    )  # fmt: skip
+    return done.results
+
+
+def _train_heads(run: Run, seeds: list[int]) -> StageResult:
+    recipe, raw = run.cfg, run.recipe
+    data_cfg, feats = prepare(recipe, run.tracker)
     cargait = [
-        fit_head(run, {**raw, "seed": run.seed, "run_dir": run.run_dir}, data_cfg, feats, tracker)
-        for run in seed_runs(recipe, seeds or [recipe.seed])
+        fit_head(
+            one, {**raw, "seed": one.seed, "run_dir": one.run_dir}, data_cfg, feats, run.tracker, resume=run.resume
+        )  # fmt: skip
+        for one in seed_runs(recipe, seeds)
     ]
-    return compare(recipe, data_cfg, feats, cargait, seeds or [recipe.seed])
+    doc = compare(recipe, data_cfg, feats, cargait, seeds, run.command)
+    run.write_results(doc)
+    return StageResult(run.run_dir, {k: v["mean"] for k, v in doc["rows"][-1]["metrics"].items()}, doc)
 
 
 def load_head(path: str | Path) -> CarGaitHead:
     """A trained CarGait head from its checkpoint (file or run folder), in eval mode."""
-    file = ckpt_io.resolve_checkpoint(path)
-    ckpt = ckpt_io.load(file)
+    file = checkpoints.resolve_checkpoint(path)
+    ckpt = checkpoints.load(file)
     if ckpt.get("kind") != "rerank" or not ckpt.get("spec"):
         raise GaitCompressError(f"{file} is not a CarGait head checkpoint", "train one with gaitcompress rerank train")
     head = build_head(ckpt["spec"])
@@ -201,13 +232,20 @@ def trained_heads(run_dir: str | Path) -> dict[int | None, CarGaitHead]:
     return {None: load_head(run_dir)}
 
 
-def eval_rerank(recipe: RerankRecipe, tracker: Tracker = NULL) -> dict[str, Any]:
-    """Compare no re-ranking, k-reciprocal and the run folder's trained head(s) on the test set."""
-    data_cfg, feats = prepare(recipe, tracker)
-    heads = trained_heads(recipe.run_dir)
-    cargait = [cargait_metrics(recipe, data_cfg, feats, head) for head in heads.values()]
-    seeds = [recipe.seed if s is None else s for s in heads]
-    return compare(recipe, data_cfg, feats, cargait, seeds)
+def eval_rerank(recipe: RerankRecipe, tracker: Tracker = NULL, command: str | None = None) -> dict[str, Any]:
+    """Compare no re-ranking, k-reciprocal and the run folder's trained head(s) on the test set; writes the
+    folder's `metrics.json` under its lock (a training still running there is refused, naming its pid)."""
+    run_dir = Path(recipe.run_dir)
+    checkpoints.check_writable(run_dir)
+    with RunLock(run_dir):
+        data_cfg, feats = prepare(recipe, tracker)
+        heads = trained_heads(run_dir)
+        cargait = [cargait_metrics(recipe, data_cfg, feats, head) for head in heads.values()]
+        seeds = [recipe.seed if s is None else s for s in heads]
+        doc = compare(recipe, data_cfg, feats, cargait, seeds, command)
+        with writing(run_dir):
+            write_results(doc, run_dir / "metrics.json")
+    return doc
 
 
 def compare(
@@ -216,9 +254,10 @@ def compare(
     feats: dict[str, Features],
     cargait: list[dict[str, float]],
     seeds: list[int],
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Rows for no re-ranking and k-reciprocal (deterministic: one value, no seed) and CarGait (one value per
-    head seed); written as `metrics.json` (+ .md) into the run folder."""
+    head seed): the run folder's `metrics.json`."""
     protocol, options = protocol_name(recipe, data_cfg), protocol_options(recipe, data_cfg)
     kr = recipe.kreciprocal
     kreciprocal = KReciprocalReranker(kr.k1, kr.k2, kr.lam, recipe.rerank.metric)
@@ -250,9 +289,7 @@ def compare(
         "frames": data_cfg.test_max_frames,
         "protocol": protocol,
     }
-    doc = make_results(recipe.name, rows, dataset)
-    write_results(doc, Path(recipe.run_dir) / "metrics.json")
-    return doc
+    return make_results(recipe.name, rows, dataset, command)
 
 
 def measure_cost(recipe: RerankRecipe, probes: int = 100, rounds: int = 9) -> dict[str, Any]:
@@ -289,8 +326,6 @@ def combine_runs(run_dirs: list[str | Path], name: str, notes: str = "") -> dict
     """One table from several rerank runs (e.g. teacher, student, w8a8): their `metrics.json` rows, with the
     per-probe re-ranking cost of each run's `cost.json` (when measured) as the rows' `latency`; `notes` (Markdown)
     go below the table."""
-    from gaitcompress.results import read_results
-
     docs = [read_results(Path(d) / "metrics.json") for d in run_dirs]
     rows = []
     for run_dir, doc in zip(run_dirs, docs, strict=True):

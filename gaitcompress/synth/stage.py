@@ -26,11 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaitcompress.data import DataConfig, build_test_loader, build_train_loader, num_classes
+from gaitcompress import checkpoints
+from gaitcompress.data import DataConfig, build_test_loader, build_train_loader
 from gaitcompress.data.loader import load_index
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.harness import Run, StageResult, run_stage, writing
+from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
-from gaitcompress.recipe import from_dict, save_recipe, to_dict
+from gaitcompress.recipe import from_dict, to_dict
 from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.synth.conditioning import Condition, LabelSpace
 from gaitcompress.synth.diffusion import DiffusionConfig
@@ -39,12 +42,10 @@ from gaitcompress.synth.judge import JudgeConfig, Reference, collect, label_sens
 from gaitcompress.synth.module import GaitCrafterModule, condition_from_meta
 from gaitcompress.synth.preview import save_gif, save_png
 from gaitcompress.synth.sample import Plan, SampleConfig, generate_plan, plan, to_layout, write_dataset
-from gaitcompress.train import checkpoint as ckpt_io
 from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
-from gaitcompress.train.distributed import init_distributed, resolve_device, shutdown_distributed
+from gaitcompress.train.distributed import resolve_device
 from gaitcompress.train.engine import Trainer
 from gaitcompress.train.logging import RunLogger
-from gaitcompress.train.optim import LrFactor
 from gaitcompress.train.stage import dataset_info
 
 
@@ -161,66 +162,51 @@ class JudgeProbe:
 
 
 def run_synth_train(
-    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None
-) -> dict[str, Any]:
-    """Train a generator with the shared engine; returns `{'run_dir', 'metrics', 'wall_s'}`."""
-    cfg = parse(recipe)
-    ctx = init_distributed(cfg.train.device)
-    try:
-        tic = time.perf_counter()
-        run_dir = Path(cfg.run_dir)
-        ckpt_io.seed_everything(cfg.seed)
-        if ctx.is_main:
-            save_recipe(recipe, run_dir / "recipe.yaml")
-        generator = new_generator(cfg)
-        loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)
-        curve = bool(cfg.train.eval_every and cfg.judge.recognizer)
-        eval_fn = JudgeProbe(cfg, generator.labels, ctx.device) if curve else FixedBatchLoss(cfg, ctx.device)
-        trainer = Trainer(
-            GaitCrafterModule(generator), loader, run_dir, cfg.train, cfg.optim, cfg.sched,
-            ctx=ctx, eval_fn=eval_fn, tracker=tracker, meta={"recipe": recipe, "kind": "fp32"},
-        )  # fmt: skip
-        if resume and trainer.resume():
-            extend_schedule(trainer.scheduler, cfg.sched, cfg.train.iterations)
-        elif curve and ctx.is_main:  # the curve's first point: the untrained generator (iteration 0)
-            RunLogger(run_dir, start=0, tensorboard=False).log(0, trainer.evaluate(), prefix="eval")
-        metrics = trainer.fit()
-        wall = time.perf_counter() - tic
-        if ctx.is_main:
-            row = {
-                "method": cfg.method,
-                "label": f"GaitCrafter {cfg.generator.preset} trained by {cfg.source or 'recipe'}",
-                "model": f"gaitcrafter_{cfg.generator.preset}",
-                "bits": "fp32",
-                "seeds": [cfg.seed],
-                "metrics": {k: summarize([v]) for k, v in metrics.items()},
-                "cost": {"params": sum(p.numel() for p in generator.parameters()), "frames": generator.frames},
-                "train": {"iterations": cfg.train.iterations, "wall_s": round(wall, 1)},
-            }
-            write_results(make_results(cfg.name, [row], dataset_info(cfg.data), command), run_dir / "metrics.json")
-            views = generator.labels.views
-            views = views[:: max(1, len(views) // 4)][:4]  # a few views spread over the range: a cheap preview
-            preview_cfg = SampleConfig(ids=generator.labels.ids[:1], views=views, batch=32, seed=cfg.seed)
-            _preview(generator.eval(), preview_cfg, run_dir / "preview.png")
-        return {"run_dir": run_dir, "metrics": metrics, "wall_s": wall}
-    finally:
-        shutdown_distributed(ctx)
+    recipe: dict[str, Any], tracker: Tracker = NULL, resume: bool = False, command: str | None = None,
+    restart: bool = False,
+) -> StageResult:  # fmt: skip
+    """Train a generator with the shared engine in the harness life cycle (`gaitcompress.harness.run_stage`)."""
+    return run_stage(
+        recipe, SynthRecipe, _synth_train, parse=parse, tracker=tracker, resume=resume, restart=restart,
+        command=command,
+    )  # fmt: skip
 
 
-def extend_schedule(scheduler: torch.optim.lr_scheduler.LambdaLR, sched: SchedConfig, iterations: int) -> None:
-    """Give a resumed run's LR schedule the recipe's horizon, `iterations`, instead of the checkpoint's.
-
-    `LambdaLR.load_state_dict` restores the saved `LrFactor`'s fields, its iteration count among them, so a run
-    resumed with more iterations would keep the old horizon (a cosine would sit at its floor from the old end on).
-    The factor is rebuilt from the recipe and the current learning rate recomputed, so the run continues on the
-    curve it would have followed had it been planned for `iterations` from the start.
-    """
-    factor = LrFactor(sched, iterations)
-    scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
-    lrs = [base * factor(scheduler.last_epoch) for base in scheduler.base_lrs]
-    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
-        group["lr"] = lr
-    scheduler._last_lr = lrs  # what get_last_lr() reports
+def _synth_train(run: Run) -> StageResult:
+    tic, cpu = time.perf_counter(), time.process_time()
+    cfg, ctx = run.cfg, run.ctx
+    generator = new_generator(cfg)
+    loader = partial(build_train_loader, cfg.data, cfg.seed, ctx.rank, ctx.world_size)
+    curve = bool(cfg.train.eval_every and cfg.judge.recognizer)
+    eval_fn = JudgeProbe(cfg, generator.labels, ctx.device) if curve else FixedBatchLoss(cfg, ctx.device)
+    trainer = Trainer(
+        GaitCrafterModule(generator), loader, run.run_dir, cfg.train, cfg.optim, cfg.sched,
+        ctx=ctx, eval_fn=eval_fn, tracker=run.tracker, meta={"recipe": run.recipe, "kind": "fp32"},
+    )  # fmt: skip
+    resumed = run.resume and trainer.resume() is not None
+    if curve and not resumed and ctx.is_main:  # the curve's first point: the untrained generator (iteration 0)
+        RunLogger(run.run_dir, start=0, tensorboard=False).log(0, trainer.evaluate(), prefix="eval")
+    metrics = trainer.fit()
+    wall, cpu = time.perf_counter() - tic, time.process_time() - cpu
+    row = {
+        "method": cfg.method,
+        "label": f"GaitCrafter {cfg.generator.preset} trained by {cfg.source or 'recipe'}",
+        "model": f"gaitcrafter_{cfg.generator.preset}",
+        "bits": "fp32",
+        "seeds": [cfg.seed],
+        "metrics": {k: summarize([v]) for k, v in metrics.items()},
+        "cost": {"params": sum(p.numel() for p in generator.parameters()), "frames": generator.frames},
+        "train": {"iterations": cfg.train.iterations, "wall_s": round(wall, 1)},
+    }
+    doc = make_results(cfg.name, [row], dataset_info(cfg.data), run.command)
+    run.write_results(doc)
+    if ctx.is_main:
+        views = generator.labels.views
+        views = views[:: max(1, len(views) // 4)][:4]  # a few views spread over the range: a cheap preview
+        preview_cfg = SampleConfig(ids=generator.labels.ids[:1], views=views, batch=32, seed=cfg.seed)
+        with writing(run.run_dir):
+            _preview(generator.eval(), preview_cfg, run.run_dir / "preview.png")
+    return StageResult(run.run_dir, metrics, doc, wall_s=wall, cpu_s=cpu, model=generator)
 
 
 def _preview(generator: GaitCrafter, cfg: SampleConfig, path: Path) -> Path:
@@ -237,7 +223,7 @@ def resolve_generator(source: str | Path) -> GaitCrafter:
         from gaitcompress.recipe import load_recipe
 
         source = Path(parse(load_recipe(source)).run_dir)
-    return load_generator(ckpt_io.resolve_checkpoint(source))
+    return load_generator(checkpoints.resolve_checkpoint(source))
 
 
 def run_synth_sample(generator: GaitCrafter, cfg: SampleConfig, tracker: Tracker = NULL) -> dict[str, Any]:
@@ -265,12 +251,10 @@ def judge_reference(
     cfg: SynthRecipe, labels: LabelSpace, device: torch.device, tracker: Tracker = NULL
 ) -> tuple[Reference, tuple[str, ...]]:
     """The frozen recognizer's view of the real training clips of the judged ids (the first `judge.ids`)."""
-    from gaitcompress.models.checkpoint import load_checkpoint
-
     jr = cfg.judge
     if not jr.recognizer:
         raise GaitCompressError("judge.recognizer is not set", "set judge.recognizer=runs/.../final.pt (a gait model)")
-    recognizer = load_checkpoint(ckpt_io.resolve_checkpoint(jr.recognizer), name=jr.model, device=device)
+    recognizer = load_checkpoint(checkpoints.resolve_checkpoint(jr.recognizer), name=jr.model, device=device)
     ids = labels.ids[: jr.ids] if jr.ids else labels.ids
     real_seqs, real_meta = collect(build_test_loader(cfg.data, split="train"), set(ids))
     real_seqs = [s[: cfg.data.train_frames] for s in real_seqs]  # same clip length as generated
@@ -311,6 +295,8 @@ def run_synth_judge(
     the test split is never read, so choosing a scale on this table does not touch it.
     """
     cfg = parse(recipe)
+    if out is not None:
+        checkpoints.check_writable(Path(out).parent)  # before the judging, not after it
     jr = cfg.judge
     device = resolve_device(cfg.train.device)
     reference, ids = judge_reference(cfg, generators[0][1].labels, device, tracker)
@@ -343,7 +329,8 @@ def run_synth_judge(
             step(1)
     doc = make_results(cfg.name, rows, {**dataset_info(cfg.data), "judged_ids": len(ids)}, command)
     if out is not None:
-        write_results(doc, out)
+        with writing(Path(out).parent):
+            write_results(doc, out)
     return {"results": doc, "figures": figures}
 
 
@@ -362,56 +349,32 @@ def _judge_row(method: str, label: str, scores: dict[str, float], seed: int, n: 
 
 
 def run_synth_augment(
-    recipes: dict[str, dict[str, Any]], seeds: list[int], tracker: Tracker = NULL, out: str | Path | None = None
-) -> dict[str, Any]:
+    recipes: dict[str, dict[str, Any]], seeds: list[int], tracker: Tracker = NULL, out: str | Path | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Train one recognizer recipe per arm (e.g. real-only, real+synth) over `seeds`; one table, a row per arm.
 
     Each arm is a plain `gaitcompress train` recipe (its `method` names the row); the generated data enters an arm
-    through its `data.mix` section, so this only runs and collects. Runs go to `<run_dir>/seed<s>` (as
-    `gaitcompress train --seeds`); a seed whose folder already holds `metrics.json` for the identical recipe is
-    read back instead of retrained, so an interrupted experiment continues where it stopped.
+    through its `data.mix` section, so this only runs and collects. Each arm is the harness's seed loop
+    (`gaitcompress train --seeds --resume`: runs in `<run_dir>/seed<s>`, a finished seed read back, an unfinished
+    one continued), so an interrupted experiment continues where it stopped; a finished seed whose recipe differs
+    in a key that shapes the training (`data.mix`, `data.max_train_seqs_per_id`, ...) is refused, naming the keys.
     """
-    from gaitcompress.models import create_model
     from gaitcompress.train.config import parse_recipe
-    from gaitcompress.train.stage import result_row, run_train
+    from gaitcompress.train.stage import run_seeds
 
+    if out is not None:
+        checkpoints.check_writable(Path(out).parent)
     rows, dataset = [], {}
     for label, recipe in recipes.items():
-        base_dir = recipe.get("run_dir", "runs/train")
-        per_seed, walls = [], []
-        for seed in seeds:
-            run = {**recipe, "seed": seed, "run_dir": f"{base_dir}/seed{seed}"}
-            done = _finished_run(run)
-            if done is None:
-                done = run_train(run, tracker)
-                done = {"metrics": done["metrics"], "wall_s": done["wall_s"]}
-            per_seed.append(done["metrics"])
-            walls.append(round(done["wall_s"], 1))
+        row = dict(run_seeds(recipe, seeds, tracker, resume=True, command=command).row)
         cfg = parse_recipe({**recipe, "seed": seeds[0]})
-        model = create_model(cfg.model.name, num_classes=num_classes(cfg.data), **cfg.model.kwargs)
-        row = result_row(cfg, model, per_seed, seeds)
         row["label"] = f"{label}: {row['label']}"
-        row["train"] = {"iterations": cfg.train.iterations, "wall_s": walls}
         row["data"] = {"max_train_seqs_per_id": cfg.data.max_train_seqs_per_id, "mix": to_dict(cfg.data.mix)}
         rows.append(row)
         dataset = dataset or dataset_info(replace(cfg.data, mix=None))
-    doc = make_results("synth-augment-synthgait", rows, dataset)
+    doc = make_results("synth-augment-synthgait", rows, dataset, command)
     if out is not None:
-        write_results(doc, out)
+        with writing(Path(out).parent):
+            write_results(doc, out)
     return doc
-
-
-def _finished_run(run: dict[str, Any]) -> dict[str, Any] | None:
-    """`{'metrics', 'wall_s'}` of a run folder that finished this exact recipe, else None."""
-    import json
-
-    import yaml
-
-    folder = Path(run["run_dir"])
-    if not (folder / "metrics.json").is_file() or not (folder / "recipe.yaml").is_file():
-        return None
-    saved = yaml.safe_load((folder / "recipe.yaml").read_text())
-    if json.dumps(saved, sort_keys=True, default=str) != json.dumps(run, sort_keys=True, default=str):
-        return None
-    row = json.loads((folder / "metrics.json").read_text())["rows"][0]
-    return {"metrics": {k: v["mean"] for k, v in row["metrics"].items()}, "wall_s": row["train"]["wall_s"]}

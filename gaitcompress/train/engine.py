@@ -33,7 +33,7 @@ from gaitcompress.train.config import OptimConfig, SchedConfig, TrainConfig
 from gaitcompress.train.distributed import DistContext, barrier, gather_objects, wrap_ddp
 from gaitcompress.train.logging import RunLogger
 from gaitcompress.train.module import TrainModule
-from gaitcompress.train.optim import build_optimizer, build_scheduler
+from gaitcompress.train.optim import build_optimizer, build_scheduler, set_horizon
 
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
 Callback = Callable[["Trainer", int], None]  # called after each optimizer step with the finished iteration
@@ -93,6 +93,7 @@ class Trainer:
         self.tracker = tracker
         self.meta = dict(meta or {})
         self.optimizer = build_optimizer(self.module, optim_cfg)
+        self.sched_cfg = sched_cfg
         self.scheduler = build_scheduler(self.optimizer, sched_cfg, train_cfg.iterations)
         self.amp = train_cfg.amp and self.ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -130,6 +131,7 @@ class Trainer:
         self.module.load_state_dict(state["train_state"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        set_horizon(self.scheduler, self.sched_cfg, self.cfg.iterations)  # a resume may train longer
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])

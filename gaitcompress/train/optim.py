@@ -79,5 +79,22 @@ class LrFactor:
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: SchedConfig, iterations: int
-) -> torch.optim.lr_scheduler.LRScheduler:
+) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, LrFactor(cfg, iterations))
+
+
+def set_horizon(scheduler: torch.optim.lr_scheduler.LambdaLR, cfg: SchedConfig, iterations: int) -> None:
+    """Give a loaded schedule the horizon `iterations` (the recipe's), whatever the checkpoint it came from planned.
+
+    `LambdaLR.load_state_dict` restores the saved `LrFactor`'s fields, its iteration count among them, so a run
+    resumed with more iterations would keep the old horizon (a cosine would sit at its floor from the old end on).
+    The factor is rebuilt from the recipe and the current learning rate recomputed, so the run continues on the
+    curve it would have followed had it been planned for `iterations` from the start; with the same iterations
+    nothing changes.
+    """
+    factor = LrFactor(cfg, iterations)
+    scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
+    lrs = [base * factor(scheduler.last_epoch) for base in scheduler.base_lrs]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports
