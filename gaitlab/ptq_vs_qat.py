@@ -76,7 +76,7 @@ def _one(name: str, recipe_path: Path, student: str, seed: int, runs: Path) -> d
 
 def _fp32(student: str, runs: Path) -> dict[str, Any]:
     from gaitcompress import checkpoints
-    from gaitcompress.export.bitops import bitops_report
+    from gaitcompress.quant.cost import bitops_report
 
     model = checkpoints.load_model(student)
     ckpt = checkpoints.load(checkpoints.resolve_checkpoint(student))
