@@ -10,7 +10,7 @@
    - k-reciprocal: a grid over k1 × k2 × λ, best Rank-1 (then mAP);
    - CarGait: heads trained on the lists of the other training ids (`rerank.stage.fit_head`, the same engine and
      recipe as the final rows) over a grid of iterations × lr, best Rank-1 (then mAP); each scored also by the
-     held-out list accuracy of `gaitcompress.rerank.heldout.list_accuracy` (the diagnostic of rerank-synthgait).
+     held-out list accuracy of `gaitlab.rerank_heldout.list_accuracy` (the diagnostic of rerank-synthgait).
 3. The final rows on the test split: `train_rerank` with the chosen head budget (one head per seed, trained on all
    training ids), none, k-reciprocal with the paper's defaults and with the tuned parameters.
 4. Per-probe cost at K (`measure_cost`: interleaved rounds, one thread).
@@ -40,7 +40,6 @@ from gaitcompress.recipe import load_recipe
 from gaitcompress.rerank.cargait import CarGaitReranker
 from gaitcompress.rerank.config import RerankRecipe, parse_rerank_recipe
 from gaitcompress.rerank.head import CarGaitHead
-from gaitcompress.rerank.heldout import list_accuracy
 from gaitcompress.rerank.kreciprocal import KReciprocalReranker
 from gaitcompress.rerank.pairs import build_pair_set
 from gaitcompress.rerank.stage import (
@@ -51,6 +50,7 @@ from gaitcompress.rerank.stage import (
     train_rerank,
 )
 from gaitcompress.results import summarize, write_results
+from gaitlab.rerank_heldout import list_accuracy
 
 KR_GRID = {"k1": (5, 10, 20), "k2": (1, 3, 6), "lam": (0.1, 0.3, 0.6)}
 HEAD_GRID = {"iterations": (100, 400), "lr": (1e-4, 1e-3)}  # small: a head iteration is ~0.1-0.2 s on one core

@@ -3,7 +3,8 @@
 A module may import its own layer or any layer below it, never one above, and no two modules may import each other
 round a cycle (a package `__init__` re-exporting its own submodules is not a cycle). The order, lowest first, is what
 docs/architecture.md describes: core → data → models → evaluation → train → harness → distill → quant →
-rerank/synth → export → bench → stages → pipeline → CLI → experiment drivers (gaitlab).
+rerank/synth → export → bench → stages → pipeline → CLI → experiment drivers (gaitlab). Experiment drivers live
+only in gaitlab, and no module is a shim that only re-exports another under an old path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gaitcompress", "gaitlab")
+# command-line tools inside the library that are not experiments: copied to a device that has no gaitcompress
+DEVICE_TOOLS = {"gaitcompress.export.tensorrt_builder", "gaitcompress.bench.device_runner"}
+# old import paths still imported by a module that is being edited elsewhere (remove with that import):
+# gaitcompress.pipeline.report imports export.bitops (now gaitcompress.quant.cost)
+SHIMS_IN_USE = {"gaitcompress.export.bitops"}
 
 # lowest first; a module belongs to the layer of its longest matching entry (a package covers its submodules)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
@@ -33,8 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "gaitcompress.export.stage")),
     ("pipeline", ("gaitcompress.pipeline",)),
     ("cli", ("gaitcompress.commands", "gaitcompress.cli")),
-    # experiment drivers: gaitlab, plus the two argparse drivers still inside the library (issue 18 moves them)
-    ("drivers", ("gaitlab", "gaitcompress.rerank.heldout", "gaitcompress.data.synthgait.benchmark")),
+    ("drivers", ("gaitlab",)),  # experiment drivers: import the library, never imported by it
 ]  # fmt: skip
 
 
@@ -146,3 +151,30 @@ def test_the_library_never_imports_the_drivers():
     leaks = [src for src, targets in _graph().items() if src.startswith("gaitcompress") and
              any(t.startswith("gaitlab") for t in targets)]  # fmt: skip
     assert not leaks
+
+
+def test_experiment_drivers_live_in_gaitlab():
+    """A library module with its own argparse command line is an experiment driver: it belongs in gaitlab."""
+    scripts = set()
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text(), str(path))
+        if name.startswith("gaitcompress.") and any(
+            isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names) for node in ast.walk(tree)
+        ):
+            scripts.add(name)
+    assert scripts <= DEVICE_TOOLS, f"move these drivers into gaitlab: {sorted(scripts - DEVICE_TOOLS)}"
+
+
+def test_no_module_only_re_exports_another():
+    """A module whose whole body is imports from the package is an old import path kept alive: import the real one."""
+    shims = set()
+    for name, path in _modules().items():
+        if path.name == "__init__.py":
+            continue
+        body = ast.parse(path.read_text(), str(path)).body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        body = [n for n in body if not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
+        if body and all(isinstance(n, ast.ImportFrom) and (n.module or "").startswith(PACKAGES) for n in body):
+            shims.add(name)
+    assert shims <= SHIMS_IN_USE, f"shims to remove (update their importers): {sorted(shims - SHIMS_IN_USE)}"

@@ -215,7 +215,7 @@ def test_training_lists_follow_the_cross_view_protocol():
 
 
 def test_list_accuracy_of_an_untrained_embeddings_head_is_stage_ones():
-    from gaitcompress.rerank.heldout import list_accuracy
+    from gaitlab.rerank_heldout import list_accuracy
 
     pairs = build_pair_set(_features(seed=2), "embeddings", top_v=8)
     acc = list_accuracy(CarGaitHead(8, 4, heads=2, features="embeddings"), pairs)

@@ -82,6 +82,11 @@ def cached_features(
     return feats
 
 
+def read_features(path: str | Path) -> dict[str, Features]:
+    """The {'train', 'test'} features a rerank run cached as `features.pt` (what experiment drivers re-use)."""
+    return {split: _unpack(v) for split, v in checkpoints.load(path)["features"].items()}
+
+
 def _pack(f: Features) -> dict[str, Any]:
     return {"embeddings": f.embeddings, "parts": f.parts, "meta": [[m.id, m.type, m.view] for m in f.meta]}
 

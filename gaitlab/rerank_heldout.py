@@ -1,7 +1,7 @@
 """Does the head generalise to identities it never saw? Train it on the lists of part of the training identities
 and score the lists of the others (held out), against the first stage's order of the same lists.
 
-    python -m gaitcompress.rerank.heldout runs/synthgait/rerank_student/features.pt --iterations 300
+    python -m gaitlab.rerank_heldout runs/synthgait/rerank_student/features.pt --iterations 300
 
 Prints, every `--every` iterations, the training loss and on the held-out lists: the fraction of (true match,
 impostor) pairs the head orders correctly, and how often its nearest candidate is a true match; finally the test-set
@@ -23,6 +23,7 @@ from gaitcompress.rerank.cargait import CarGaitReranker
 from gaitcompress.rerank.head import CarGaitHead
 from gaitcompress.rerank.module import CarGaitModule
 from gaitcompress.rerank.pairs import PairSet, all_blocks, build_pair_set, cross_view_blocks, pair_batches
+from gaitcompress.rerank.stage import read_features
 
 
 def list_accuracy(head: CarGaitHead, pairs: PairSet) -> dict[str, float]:
@@ -62,10 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from gaitcompress.rerank.stage import _unpack
-
-    cached = torch.load(args.features, map_location="cpu", weights_only=True)
-    train, test = (_unpack(cached["features"][s]) for s in ("train", "test"))
+    feats = read_features(args.features)
+    train, test = feats["train"], feats["test"]
     held_ids = set(sorted(set(train.ids))[:: args.held_every])
     fit, held = _split(train, held_ids)
 

@@ -1,4 +1,4 @@
-"""Record the default SynthGait set's cost and difficulty: `python -m gaitcompress.data.synthgait.benchmark`.
+"""Record the default SynthGait set's cost and difficulty: `python -m gaitlab.synthgait_benchmark`.
 
 Generates the set `--runs` times into fresh temporary folders (wall and CPU seconds, including the worker
 processes, and the 1-minute load average, because the machine is shared), measures bytes on disk, scores
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     ]  # fmt: skip
     dataset = {"name": "synthgait", "seed": cfg.seed, "ids": [cfg.train, cfg.ids - cfg.train], "input": [64, 44],
                "frames": cfg.frames, "settings": dataclasses.asdict(cfg), "hash": cfg.digest()}  # fmt: skip
-    command = " ".join(["python -m gaitcompress.data.synthgait.benchmark", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m gaitlab.synthgait_benchmark", *(sys.argv[1:] if argv is None else argv)])
     path = write_results(make_results("synthgait-default", rows, dataset, command), args.out)
     print(f"median wall {statistics.median(walls):.1f} s; GEI-NN {result.metrics}; wrote {path}")
 
