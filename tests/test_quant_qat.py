@@ -169,3 +169,21 @@ def test_a_qat_checkpoint_written_before_the_add_module_loads(tmp_path):
     torch.save({**ckpt, "model": old}, tmp_path / "old.pt")
     loaded = load_quantized(tmp_path / "old.pt")
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in q.state_dict().items())
+
+
+def test_eval_every_evaluates_every_stage_for_a_learning_curve(tmp_path):
+    """With train.eval_every, stage 1 evaluates too (on its period and at its end); without, only the last stage."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    fp32 = create_model("gaitbase_w0125", num_classes=4, parts=4).eval()
+    for every, calls in ((0, 1), (2, 4)):  # stage 1: iteration 2 and its end (3); stage 2: iteration 2, end
+        cfg = recipe(terms=False)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_every=every))
+        qmodel = quantize_model(fp32, cfg.quant.qconfig())
+        seen = []
+        train_stages(
+            _train_module(cfg, qmodel, fp32, None), qmodel, loader(), tmp_path / str(every), cfg,
+            eval_fn=lambda model, seen=seen: seen.append(1) or {"R1": 1.0}, meta={"kind": "qat"},
+        )  # fmt: skip
+        assert len(seen) == calls

@@ -80,6 +80,7 @@ class DataConfig:
     protocol: str = "casiab"  # evaluation protocol: casiab | gait3d | oumvlp | grew
     max_train_seqs_per_id: int | None = None  # keep at most this many training sequences per id (seeded choice)
     mix: MixConfig | None = None  # generated sequences added to the training split (real ones limited first)
+    val_ids: int = 0  # hold out the last N sorted training ids as the validation split (gaitcompress.data.holdout)
 
     def __post_init__(self) -> None:
         _choice("data.train_sampling", self.train_sampling, TRAIN_SAMPLING)
@@ -100,6 +101,8 @@ class DataConfig:
                 raise GaitCompressError(f"data.{name}={getattr(self, name)} must be ≥ 1", "use a positive integer")
         if self.workers < 0:
             raise GaitCompressError(f"data.workers={self.workers} is negative", "use 0 or more")
+        if self.val_ids < 0:
+            raise GaitCompressError(f"data.val_ids={self.val_ids} is negative", "use 0 (no validation split) or more")
         if self.max_train_seqs_per_id is not None and self.max_train_seqs_per_id < 1:
             raise GaitCompressError("data.max_train_seqs_per_id must be ≥ 1", "or leave it unset for all")
         if self.root is not None and Path(self.root).is_dir():

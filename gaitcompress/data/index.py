@@ -43,6 +43,7 @@ class DatasetIndex:
     probe: frozenset[SeqMeta] | None  # PROBE_SET entries, when the partition has one
     skipped: Counter = field(default_factory=Counter)  # reason → count (on_bad="skip")
     ignored_ids: list[str] = field(default_factory=list)  # id folders the partition does not name
+    val: list[SeqEntry] = field(default_factory=list)  # training ids held out by data.val_ids (never trained on)
 
     @property
     def train_ids(self) -> list[str]:
@@ -52,7 +53,9 @@ class DatasetIndex:
     def summary(self, clip_frames: int = 30) -> dict[str, str]:
         """Counts for `data check`: ids, sequences and frames per split, skips, ignored folders, short clips."""
         out = {"root": str(self.root), "partition": str(self.partition)}
-        for name, entries in (("train", self.train), ("test", self.test)):
+        for name, entries in (("train", self.train), ("val", self.val), ("test", self.test)):
+            if name == "val" and not entries:
+                continue
             frames = np.array([e.frames for e in entries] or [0])
             out[name] = (
                 f"{len({e.meta.id for e in entries})} ids, {len(entries)} sequences, "
@@ -68,9 +71,14 @@ class DatasetIndex:
         return out
 
     def split(self, name: str) -> list[SeqEntry]:
-        if name not in ("train", "test"):
-            raise GaitCompressError(f"unknown split {name!r}", "use 'train' or 'test'")
-        return self.train if name == "train" else self.test
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        if name not in splits:
+            raise GaitCompressError(f"unknown split {name!r}", "use 'train', 'val' or 'test'")
+        if name == "val" and not self.val:
+            raise GaitCompressError(
+                f"{self.partition}: no validation split", "hold out training ids with data.val_ids=N (e.g. 10)"
+            )
+        return splits[name]
 
 
 class _Problems:

@@ -1,7 +1,8 @@
 """Public entry points: training and test loaders over a validated index, built from a `DataConfig`.
 
 `build_train_loader` yields P×K `Batch`es forever (iteration-based training, as OpenGait);
-`build_test_loader` yields every sequence of a split exactly once, in (id, type, view) order, with all
+`build_test_loader` yields every sequence of a split (`test`, `val` = the ids `data.val_ids` holds out, or
+`train`) exactly once, in (id, type, view) order, with all
 its frames up to `test_max_frames` (zero-padded per batch, `lengths` set). Labels are class indices into
 the sorted training ids (`train_ids`), −1 for ids that are not training ids.
 """
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gaitcompress.data.batch import Batch, SeqMeta, collate
 from gaitcompress.data.config import DataConfig
+from gaitcompress.data.holdout import hold_out  # data.val_ids: training ids moved to the validation split
 from gaitcompress.data.index import DatasetIndex, SeqEntry, build_index
 from gaitcompress.data.io import load_sequence
 from gaitcompress.data.mix import mix_index  # generated sequences join the (per-id limited) real ones
@@ -41,9 +43,9 @@ def resolve_root(cfg: DataConfig, tracker: Tracker = NULL) -> tuple[Path, Path |
 
 
 def load_index(cfg: DataConfig, tracker: Tracker = NULL) -> DatasetIndex:
-    """The validated index of the dataset `cfg` describes (cached per process)."""
+    """The validated index of the dataset `cfg` describes (cached per process), validation ids held out."""
     root, partition = resolve_root(cfg, tracker)
-    index = build_index(str(root), str(partition) if partition else None, cfg.on_bad)
+    index = hold_out(build_index(str(root), str(partition) if partition else None, cfg.on_bad), cfg.val_ids)
     if cfg.mix is None:
         return index
     return mix_index(index, _limit_per_id(index.train, cfg.max_train_seqs_per_id), cfg.mix)
@@ -133,7 +135,7 @@ def build_train_loader(
 
 
 def build_test_loader(cfg: DataConfig, split: str = "test") -> Iterable[Batch]:
-    """Every sequence of `split` ('test' or 'train') once, ordered, `test_batch` per batch, all frames ≤ the cap."""
+    """Every sequence of `split` ('test', 'val' or 'train') once, ordered, `test_batch` per batch, frames ≤ the cap."""
     index = load_index(cfg)
     classes = {sid: c for c, sid in enumerate(index.train_ids)}
     entries = index.split(split)

@@ -30,11 +30,11 @@ def mix_index(index: DatasetIndex, real_train: Sequence[SeqEntry], mix: Any) -> 
     `mix` is the data config's mix section: `root`, `partition` (optional), `ratio`, `novel`, `seed`.
     """
     gen = build_index(str(mix.root), str(mix.partition) if mix.partition else None, "error")
-    test_ids = {e.meta.id for e in index.test}
-    leaked = sorted({e.meta.id for e in gen.train} & test_ids)
+    held_ids = {e.meta.id for e in [*index.test, *index.val]}  # validation ids are as unseen as test ids
+    leaked = sorted({e.meta.id for e in gen.train} & held_ids)
     if leaked:
         raise GaitCompressError(
-            f"{mix.root}: generated ids {leaked[:5]} are test ids of {index.root}",
+            f"{mix.root}: generated ids {leaked[:5]} are test ids (or validation ids) of {index.root}",
             "generate only training ids and novel (syn…) ids for data.mix",
         )
     real_ids = set(index.train_ids)

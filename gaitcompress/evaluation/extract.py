@@ -104,18 +104,26 @@ def evaluate_model(
     device: str | torch.device = "cpu",
     metric: str = "euc",
     rerank: Reranker | None = None,
+    split: str = "test",
     **protocol_kwargs: Any,
 ) -> EvalResult:
-    """Build the test loader from `data_cfg`, extract features, evaluate.
+    """Build the loader of `split` from `data_cfg`, extract features, evaluate.
 
     `protocol` defaults to the data config's `protocol` field when it has one, else `casiab`. For `gait3d`
-    without an explicit `probe_set`/`probe_types`, the partition's PROBE_SET is used.
+    without an explicit `probe_set`/`probe_types`, the partition's PROBE_SET is used. `split="val"` scores the
+    training ids `data.val_ids` holds out (`gaitcompress.data.holdout`) with the same protocol.
     """
     from gaitcompress.data import build_test_loader, probe_set
 
     protocol = protocol or _cfg_get(data_cfg, "protocol") or "casiab"
     if protocol == "gait3d" and not {"probe_set", "probe_types"} & protocol_kwargs.keys():
+        if split != "test":
+            raise GaitCompressError(
+                f"eval.split={split} with the gait3d protocol: the partition's PROBE_SET names test sequences only",
+                "score the validation ids with a protocol that needs no PROBE_SET (eval.protocol=casiab), "
+                "or use eval.split=test",
+            )
         protocol_kwargs["probe_set"] = probe_set(data_cfg)
-    loader = build_test_loader(data_cfg, split="test")
+    loader = build_test_loader(data_cfg, split=split)
     features = extract_features(model, loader, device, tracker, keep_parts=rerank is not None)
     return evaluate(features, protocol, metric=metric, rerank=rerank, **protocol_kwargs)

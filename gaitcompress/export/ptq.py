@@ -112,7 +112,9 @@ def run_ptq(
     for name, path in (("fp32_onnx", fp32_path), ("int8", int8_path)):
         if name == "fp32_onnx" and not score_fp32:
             continue
-        res = evaluate_model(OrtGaitModel(path), cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric)
+        res = evaluate_model(
+            OrtGaitModel(path), cfg.data, cfg.eval.protocol, tracker, metric=cfg.eval.metric, split=cfg.eval.split
+        )
         results[name] = dict(res.metrics)
     cost = bitops_report(model, cfg.data.train_frames, (h, w)).as_cost()
     cost["bitops"] = round(cost["macs"] * 8 * 8 / 1024)  # every conv and the part FC (MatMul) run int8 × int8

@@ -207,7 +207,7 @@ def _ptq(run: Run) -> StageResult:
         "train": {"iterations": 0, "wall_s": round(wall, 1)},
         "checkpoint": str(run.run_dir / ckpt_io.FINAL),
     }
-    doc = make_results(f"{cfg.name}-ptq", [row], dataset_info(cfg.data), run.command)
+    doc = make_results(f"{cfg.name}-ptq", [row], dataset_info(cfg.data, cfg.eval.split), run.command)
     if run.ctx.is_main:
         save_quantized(qmodel, qcfg, run.run_dir / ckpt_io.FINAL, recipe=run.recipe, metrics=metrics)
     run.write_results(doc)

@@ -176,7 +176,7 @@ def _quantize(run: Run) -> StageResult:
             "wall_s": round(wall, 1),
         },
     }
-    doc = make_results(cfg.name, [row], dataset_info(cfg.data), run.command)
+    doc = make_results(cfg.name, [row], dataset_info(cfg.data, cfg.eval.split), run.command)
     if ctx.is_main and not cfg.quant.float_control:  # the control's weights: stage*/final.pt (an FP32 checkpoint)
         save_quantized(qmodel, qcfg, run.run_dir / "final.pt", recipe=run.recipe, metrics=metrics)
     run.write_results(doc)
@@ -200,8 +200,10 @@ def train_stages(
 ) -> dict[str, float]:
     """Stage 1 (STE, the recipe's optim + sched) then stage 2 (soft θ_k, lr × lr_scale, constant, k callback).
 
-    Each stage is one engine run in `run_dir/stage<i>`; only the last one evaluates (eval mode = hard rounding).
-    A stage with 0 iterations is skipped; returns the last stage's metrics.
+    Each stage is one engine run in `run_dir/stage<i>`; only the last one evaluates (eval mode = hard rounding),
+    unless `train.eval_every` is set: then every stage evaluates on that period and at its end, so a learning curve
+    (`gaitlab.qgait_curve`) covers stage 1 too. A stage with 0 iterations is skipped; returns the last stage's
+    metrics.
     """
     s1, s2 = cfg.quant.stage1, cfg.quant.stage2
     soft = cfg.quant.soft_k.mode
@@ -215,7 +217,7 @@ def train_stages(
             dataclasses.replace(cfg.train, iterations=stage.iterations),
             dataclasses.replace(cfg.optim, lr=cfg.optim.lr * stage.lr_scale),
             cfg.sched if mode == "ste" else SchedConfig(),
-            ctx=ctx, eval_fn=eval_fn if last else None, tracker=tracker, meta=meta,
+            ctx=ctx, eval_fn=eval_fn if last or cfg.train.eval_every else None, tracker=tracker, meta=meta,
             callbacks=[SoftKCallback(qmodel, cfg.quant.soft_k)] if mode != "ste" else (),
         )  # fmt: skip
         metrics = trainer.fit(resume=resume)

@@ -12,7 +12,7 @@ A training recipe is plain YAML (see `recipes/synthgait/`); `gaitcompress.recipe
     optim: {name: sgd, lr: 0.1}
     sched: {name: multistep, milestones: [200, 300], gamma: 0.1}
     train: {iterations: 400, log_every: 10, eval_every: 0, save_every: 100}
-    eval: {metric: euc}                          # protocol defaults to data.protocol
+    eval: {metric: euc, split: test}             # protocol defaults to data.protocol; split: test | val
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 DISTANCES = ("euc", "cos")
+SPLITS = ("test", "val")  # val: the training ids data.val_ids holds out (gaitcompress.data.holdout)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ModelConfig:
 class EvalConfig:
     protocol: str | None = None  # gaitcompress.evaluation protocol; default: data.protocol
     metric: str = "euc"  # distance: euc (mean per-part Euclidean) | cos (1 − mean per-part cosine)
+    split: str = "test"  # test | val: what training's and the stage's evaluation score (val needs data.val_ids)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ def parse_recipe(recipe: dict[str, Any], cls: type[TrainRecipe] = TrainRecipe) -
     _check_choice(cfg.sched.name, SCHEDULES, f"{where}: sched.name")
     _check_choice(cfg.train.device, DEVICES, f"{where}: train.device")
     _check_choice(cfg.eval.metric, DISTANCES, f"{where}: eval.metric")
+    _check_choice(cfg.eval.split, SPLITS, f"{where}: eval.split")
+    if cfg.eval.split == "val" and not cfg.data.val_ids:
+        raise GaitCompressError(
+            f"{where}: eval.split=val but data.val_ids is 0 (no validation ids)",
+            "hold out training ids with data.val_ids=N, or score the test split with eval.split=test",
+        )
     if cfg.train.iterations < 1:
         raise GaitCompressError(f"{where}: train.iterations must be ≥ 1", "set train.iterations=N")
     if list(cfg.sched.milestones) != sorted(cfg.sched.milestones):

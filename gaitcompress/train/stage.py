@@ -39,25 +39,33 @@ class Evaluator:
     """`eval_fn` for the Trainer: scores a model with the recipe's protocol and keeps the last full result."""
 
     def __init__(self, cfg: TrainRecipe, device: Any, tracker: Tracker = NULL, rerank: Reranker | None = None) -> None:
-        self.data, self.protocol, self.metric = cfg.data, cfg.eval.protocol, cfg.eval.metric
+        self.data, self.protocol, self.metric, self.split = cfg.data, cfg.eval.protocol, cfg.eval.metric, cfg.eval.split
         self.device, self.tracker, self.rerank = device, tracker, rerank
         self.last: EvalResult | None = None
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         self.last = evaluate_model(
-            model, self.data, self.protocol, self.tracker, device=self.device, metric=self.metric, rerank=self.rerank
-        )
+            model, self.data, self.protocol, self.tracker, device=self.device, metric=self.metric, rerank=self.rerank,
+            split=self.split,
+        )  # fmt: skip
         return dict(self.last.metrics)
 
 
-def dataset_info(data: DataConfig) -> dict[str, Any]:
-    """The `dataset` block of a results file: name, generator seed, [train, test] ids, input size, frames."""
+def dataset_info(data: DataConfig, split: str = "test") -> dict[str, Any]:
+    """The `dataset` block of a results file: name, generator seed, [train, test] ids, input size, frames.
+
+    With `data.val_ids`, `ids` counts the ids trained on, `val_ids` names the held-out ones and `split` says which
+    split (`eval.split`) the metrics score.
+    """
     info: dict[str, Any] = {"name": data.dataset, "input": list(data.input_size), "frames": data.train_frames}
     if data.root is None:
         synth = data.synth_config
-        info.update(seed=synth.seed, ids=[synth.train, synth.ids - synth.train], difficulty=synth.difficulty)
+        info.update(seed=synth.seed, ids=[synth.train - data.val_ids, synth.ids - synth.train])
+        info.update(difficulty=synth.difficulty)
     else:
         info.update(root=data.root, ids=[num_classes(data), None])
+    if data.val_ids:
+        info.update(val_ids=sorted({e.meta.id for e in load_index(data).val}), split=split)
     return info
 
 
@@ -125,7 +133,9 @@ def _train(run: Run, make_module: MakeModule) -> StageResult:
     )  # fmt: skip
     metrics = trainer.fit(resume=run.resume)
     wall, cpu = time.perf_counter() - tic, time.process_time() - cpu
-    doc = make_results(cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data), run.command)
+    doc = make_results(
+        cfg.name, [result_row(cfg, model, [metrics], [cfg.seed])], dataset_info(cfg.data, cfg.eval.split), run.command
+    )
     doc["rows"][0]["train"] = {
         "iterations": cfg.train.iterations,
         "wall_s": round(wall, 1),
@@ -184,6 +194,6 @@ def run_eval(
         row = result_row(cfg, model, [metrics], [cfg.seed])
         row["checkpoint"] = str(path)
         with writing(Path(out).parent):
-            write_results(make_results(cfg.name, [row], dataset_info(cfg.data), command), out)
+            write_results(make_results(cfg.name, [row], dataset_info(cfg.data, cfg.eval.split), command), out)
         ckpt_io.atomic_write_text(evaluator.last.to_json(), Path(out).with_name("eval.json"))
     return evaluator.last
