@@ -3,14 +3,16 @@
 Writes `bench/results/deploy-cpu.{json,md}` (latency per model × variant × threads, ratios to onnxruntime FP32 of the
 same model, with each INT8 model's SynthGait accuracy beside it) and `bench/results/deploy-int8-passes.{json,md}`
 (the ort export's clean-up passes one by one, with the onnxruntime op-type profile before and after). Steps, each
-caching its outputs under `--work` (run the heavy ones through /work/slot):
+caching its outputs under `--work` (on the shared 2-core machine: one slot for one thread, both for two):
 
-    python -m gaitlab.deploy_cpu build --teacher RUN/teacher --student RUN/student --qat RUN/quant-qgait8
-    /work/slot python -m gaitlab.deploy_cpu speed --threads 1
-    SLOT_THREADS=2 /work/slot python -m gaitlab.deploy_cpu speed --threads 2
-    /work/slot python -m gaitlab.deploy_cpu passes --threads 1   # and --threads 2 under SLOT_THREADS=2
-    /work/slot python -m gaitlab.deploy_cpu accuracy
-    python -m gaitlab.deploy_cpu table
+    X="--teacher RUN/teacher --student RUN/student --qat RUN/quant-qgait8 --work runs/deploy_cpu"
+    BOTH="flock /work/.slots/slot0 flock /work/.slots/slot1 env OMP_NUM_THREADS=2"
+    /work/slot python -m gaitlab.deploy_cpu build $X
+    /work/slot python -m gaitlab.deploy_cpu speed --threads 1 $X
+    $BOTH python -m gaitlab.deploy_cpu speed --threads 2 $X
+    /work/slot python -m gaitlab.deploy_cpu passes --threads 1 $X   # and --threads 2 under $BOTH
+    /work/slot python -m gaitlab.deploy_cpu accuracy $X
+    python -m gaitlab.deploy_cpu table $X
 
 Models: `gaitbase` (full width, random init: speed only, its weights do not change the kernels' work), the quick
 SynthGait teacher (`gaitbase_w025`) and student (`gaitbase_w0125`, its QGait w8a8 `ort` QAT checkpoint for the
@@ -29,12 +31,14 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gaitcompress.bench.device_runner import (
+    environment,
     latency_summary,
     ort_info,
     ort_runner,
@@ -50,18 +54,22 @@ DEPLOY = (64, 44)
 FRAMES = 30
 MODELS = ("gaitbase", "teacher", "student")
 ORT_VARIANTS = ("ort-fp32", "ort-int8-gc", "ort-int8-qstatic")
-OV_VARIANTS = ("ov-fp32", "ov-bf16", "ov-int8-gc", "ov-int8-nncf")
+OV_VARIANTS = ("ov-fp32", "ov-bf16", "ov-int8-gc-onnx", "ov-int8-gc", "ov-int8-nncf")
 LABELS = {
     "ort-fp32": "onnxruntime FP32",
     "ort-int8-gc": "onnxruntime INT8, gaitcompress `ort` export",
     "ort-int8-qstatic": "onnxruntime quantize_static (uint8 activations)",
     "ov-fp32": "OpenVINO FP32 (precision hint f32)",
     "ov-bf16": "OpenVINO BF16 (precision hint bf16)",
-    "ov-int8-gc": "OpenVINO running the gaitcompress `ort` file as it is",
+    "ov-int8-gc-onnx": "OpenVINO running the gaitcompress `ort` .onnx as it is (uint8 weights)",
+    "ov-int8-gc": "OpenVINO, gaitcompress IR (`export --openvino` of the `ort` file)",
     "ov-int8-nncf": "OpenVINO NNCF post-training INT8 (anchor)",
 }
+# cumulative steps of the ort export's passes; the last is the export as it ships (all of DEPLOY_PASSES)
 PASS_STEPS = {"none": [], "shapes": ["shapes"], "+temporal_max": ["shapes", "temporal_max"]}
 PASS_STEPS["+float_weights"] = ["shapes", "temporal_max", "float_weights"]
+PASS_STEPS["+unsigned_weights"] = ["shapes", "temporal_max", "float_weights", "unsigned_weights"]
+LAST_STEP = "+unsigned_weights"
 
 
 def _json(path: Path, doc: Any | None = None) -> Any:
@@ -147,6 +155,7 @@ def build(args: argparse.Namespace) -> None:
     from gaitcompress.checkpoints import load, load_model
     from gaitcompress.data import DataConfig
     from gaitcompress.export.onnx_export import InputSpec, export_onnx
+    from gaitcompress.export.openvino_ir import onnx_to_ir
     from gaitcompress.export.qdq import export_qdq
     from gaitcompress.models import create_model
     from gaitcompress.recipe import from_dict
@@ -201,6 +210,9 @@ def build(args: argparse.Namespace) -> None:
     s["ort-int8-gc"] = str(export_qdq(qat, out("student", "int8_gc.onnx"), "ort", deploy))
     s["ort-int8-gc-nopass"] = str(export_qdq(qat, out("student", "int8_gc_nopass.onnx"), "ort", deploy, passes=[]))
     s["ort-int8-gc-quick"] = str(export_qdq(qat, out("student", "int8_gc_quick.onnx"), "ort", quick))
+    s["ov-int8-gc-quick"] = str(onnx_to_ir(s["ort-int8-gc-quick"]))
+    for f in (files["gaitbase"], s):  # what `gaitcompress export --openvino` writes
+        f["ov-int8-gc"] = str(onnx_to_ir(f["ort-int8-gc"]))
     files["checkpoints"] = {"teacher": args.teacher, "student": args.student, "qat": args.qat}  # type: ignore[assignment]
     _json(work / "files.json", files)
     print(f"wrote {work / 'files.json'}")
@@ -209,22 +221,58 @@ def build(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ speed ------------------------------------------
 
 
+def measured_environment(command: str) -> dict[str, Any]:
+    """What a measurement ran on, taken when it ran: versions (OpenVINO and NNCF too), CPU, flags, load average.
+
+    The table step runs later, so its own environment cannot speak for the load the figures were taken under.
+    """
+    env = {**environment(), "command": command, "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    try:
+        import nncf
+
+        env["nncf"] = nncf.__version__
+    except ImportError:
+        env["nncf"] = None
+    return env
+
+
+def attach_environments(doc: dict[str, Any], measured: dict[str, dict[str, Any]]) -> None:
+    """Put each measurement's environment into a results document (`measured_environment`, keyed by step)."""
+    for key in ("openvino", "nncf"):
+        versions = {env.get(key) for env in measured.values()}
+        doc["environment"][key] = versions.pop() if len(versions) == 1 else sorted(map(str, versions))
+    doc["measured_environment"] = measured
+
+
+def render_environments(doc: dict[str, Any]) -> list[str]:
+    """Markdown lines: the table's environment, CPU flags, and each measurement's command, time and load average."""
+    env = doc["environment"]
+    lines = [
+        "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items() if k != "cpu_flags"),
+        "CPU flags (SIMD, /proc/cpuinfo): " + " ".join(env.get("cpu_flags", [])),
+    ]
+    for m in doc.get("measured_environment", {}).values():
+        lines.append(f"- `{m['command']}`: started {m['utc']} UTC, load average {m['load_avg']}")
+    return [*lines, ""]
+
+
 def _bf16_supported() -> bool:
     import openvino as ov
 
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+# the file each variant runs (a key of files.json) and, for OpenVINO, its precision hint
+SOURCE = {v: (v, "f32") for v in ORT_VARIANTS + ("ov-int8-nncf",)}
+SOURCE.update({"ov-fp32": ("ort-fp32", "f32"), "ov-bf16": ("ort-fp32", "bf16"), "ov-int8-gc": ("ov-int8-gc", "f32")})
+SOURCE["ov-int8-gc-onnx"] = ("ort-int8-gc", "f32")
+
+
 def _runner(variant: str, files: dict[str, str], sils: np.ndarray, threads: int) -> tuple[Any, dict[str, Any]]:
+    key, precision = SOURCE[variant]
     if variant.startswith("ort"):
-        return ort_runner(files[variant], sils, "cpu", threads), ort_info(threads)
-    if variant == "ov-fp32":
-        return ov_runner(files["ort-fp32"], sils, threads, "LATENCY", "f32")
-    if variant == "ov-bf16":
-        return ov_runner(files["ort-fp32"], sils, threads, "LATENCY", "bf16")
-    if variant == "ov-int8-gc":
-        return ov_runner(files["ort-int8-gc"], sils, threads, "LATENCY", "f32")
-    return ov_runner(files[variant], sils, threads, "LATENCY", "f32")
+        return ort_runner(files[key], sils, "cpu", threads), ort_info(threads)
+    return ov_runner(files[key], sils, threads, "LATENCY", precision)
 
 
 def interleave(
@@ -254,18 +302,18 @@ def speed(args: argparse.Namespace) -> None:
     work = Path(args.work)
     files = _json(work / "files.json")
     sils = random_silhouettes(1, FRAMES, *DEPLOY)
-    result: dict[str, Any] = {"bf16_supported": _bf16_supported()}
+    result: dict[str, Any] = {"bf16_supported": _bf16_supported(), "environment": measured_environment(args.command)}
     for model in args.models:
         variants = {}
         for v in ORT_VARIANTS + OV_VARIANTS:
-            if v == "ov-bf16" and not result["bf16_supported"]:
-                continue
+            if (v == "ov-bf16" and not result["bf16_supported"]) or SOURCE[v][0] not in files[model]:
+                continue  # no BF16 here; no gaitcompress INT8 of the teacher (the pipeline quantizes the student)
             variants[v] = _runner(v, files[model], sils, args.threads)
         rounds = args.rounds if model != "gaitbase" else max(5, args.rounds // 2)
         print(f"{model}: {len(variants)} variants × {rounds} rounds, {args.threads} thread(s)", flush=True)
         result[model] = interleave(variants, sils, args.threads, rounds, "ort-fp32")
         del variants
-    _json(work / f"speed-t{args.threads}.json", result)
+        _json(work / f"speed-t{args.threads}.json", result)  # after each model: a later failure keeps it
     print(f"wrote {work / f'speed-t{args.threads}.json'}")
 
 
@@ -276,7 +324,7 @@ def passes(args: argparse.Namespace) -> None:
     work = Path(args.work)
     files = _json(work / "files.json")
     sils = random_silhouettes(1, FRAMES, *DEPLOY)
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"environment": measured_environment(args.command)}
     for model in ("gaitbase", "quarter-random", "student"):
         nopass, full = files[model]["ort-int8-gc-nopass"], files[model]["ort-int8-gc"]
         steps = _pass_files(work, model, nopass, full)
@@ -287,7 +335,7 @@ def passes(args: argparse.Namespace) -> None:
         print(f"passes {model}: {rounds} rounds, {args.threads} thread(s)", flush=True)
         result[model] = {"latency": interleave(variants, sils, args.threads, rounds, "none")}
         result[model]["profile"] = {
-            step: op_profile(steps[step], {"sils": sils}, args.threads, runs=3) for step in ("none", "+float_weights")
+            step: op_profile(path, {"sils": sils}, args.threads, runs=3) for step, path in steps.items()
         }
     _json(work / f"passes-t{args.threads}.json", result)
     print(f"wrote {work / f'passes-t{args.threads}.json'}")
@@ -299,7 +347,7 @@ def _pass_files(work: Path, model: str, nopass: str, full: str) -> dict[str, str
 
     from gaitcompress.export.onnx_passes import DEPLOY_PASSES
 
-    out = {"none": nopass, "+float_weights": full}
+    out = {"none": nopass, LAST_STEP: full}
     for step, names in PASS_STEPS.items():
         if step in out:
             continue
@@ -352,7 +400,7 @@ def accuracy(args: argparse.Namespace) -> None:
         ("student", "ort-int8-gc"): lambda: OrtGaitModel(files["student"]["ort-int8-gc-quick"], threads=1),
         ("student", "ov-int8-nncf"): lambda: OvGaitModel(files["student"]["ov-int8-nncf-quick"]),
         ("student", "ort-int8-qstatic"): lambda: OrtGaitModel(files["student"]["ort-int8-qstatic-quick"], threads=1),
-        ("student", "ov-int8-gc"): lambda: OvGaitModel(files["student"]["ort-int8-gc-quick"]),
+        ("student", "ov-int8-gc"): lambda: OvGaitModel(files["student"]["ov-int8-gc-quick"]),
         ("teacher", "ort-int8-qstatic"): lambda: OrtGaitModel(files["teacher"]["ort-int8-qstatic-quick"], threads=1),
         ("teacher", "ov-int8-nncf"): lambda: OvGaitModel(files["teacher"]["ov-int8-nncf-quick"]),
     }
@@ -394,6 +442,10 @@ def table(args: argparse.Namespace) -> None:
                 row["skipped"] = "this CPU has no BF16 (OpenVINO OPTIMIZATION_CAPABILITIES lacks it)"
                 rows.append(row)
                 continue
+            if SOURCE[variant][0] not in files[model]:
+                row["skipped"] = "no gaitcompress INT8 of this model (the pipeline quantizes the student only)"
+                rows.append(row)
+                continue
             key = f"{model}/{variant}"
             if model != "gaitbase":
                 metrics = acc.get(key) or (fp32_acc[model] if "fp32" in variant else None)
@@ -420,6 +472,7 @@ def table(args: argparse.Namespace) -> None:
         command=args.command,
         notes=notes,
     )
+    attach_environments(doc, {f"speed-t{t}": d["environment"] for t, d in speeds.items()})
     write_results(doc, Path(args.out) / "deploy-cpu.json")
     _replace_md(Path(args.out) / "deploy-cpu.md", _render(rows, doc))
     passes_doc = _passes_table(work, args.command)
@@ -440,7 +493,6 @@ def _ms(lat: dict[str, Any] | None) -> str:
 
 
 def _render(rows: list[dict[str, Any]], doc: dict[str, Any]) -> str:
-    env = doc["environment"]
     lines = [
         "# deploy-cpu",
         "",
@@ -462,12 +514,7 @@ def _render(rows: list[dict[str, Any]], doc: dict[str, Any]) -> str:
         split = " / ".join(f"{m[k]['mean']:.1f}" for k in ("NM@R1", "BG@R1", "CL@R1") if k in m)
         cells = [_ms(lat.get("1")), _ms(lat.get("2"))] if "skipped" not in r else [r["skipped"], ""]
         lines.append(f"| {r['model']} | {r['label']} | {cells[0]} | {cells[1]} | {acc} | {split} |")
-    lines += ["", doc.get("notes", ""), ""]
-    lines += [
-        "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items() if k != "cpu_flags"),
-        "CPU flags: " + " ".join(env.get("cpu_flags", [])),
-        "",
-    ]
+    lines += ["", doc.get("notes", ""), "", *render_environments(doc)]
     return "\n".join(lines)
 
 
@@ -525,25 +572,33 @@ def _passes_table(work: Path, command: str) -> dict[str, Any] | None:
     rows = []
     for t, doc in docs.items():
         for model, res in doc.items():
+            if model == "environment":
+                continue
             for step, lat in res["latency"].items():
                 row = {"method": f"passes{step}", "label": step, "model": model, "threads": t, "latency": lat}
                 if step in res["profile"]:
                     row["profile_ms"] = res["profile"][step]
                 rows.append(row)
     notes = (
-        "Cumulative passes of the `ort` INT8 export (gaitcompress.export.onnx_passes.DEPLOY_PASSES), each exact "
-        "(tests/test_export_onnx.py: identical outputs at 1, 5 and 300 frames). Speed-up = median of per-round "
+        "Cumulative passes of the `ort` INT8 export (gaitcompress.export.onnx_passes.DEPLOY_PASSES); `shapes`, "
+        "`temporal_max` and `float_weights` are exact (tests/test_export_onnx.py: identical outputs at 1, 5 and 300 "
+        "frames). `unsigned_weights` stores the conv weights as uint8 with zero point 128: the same values, but it "
+        "moves onnxruntime from its u8×s8 kernel (which saturates int16 pair sums on CPUs without VNNI, so `none` "
+        "to `+float_weights` are not exact on this CPU) to its u8×u8 kernel; the last step is the export as it "
+        "ships. Speed-up = median of per-round "
         "ratios to the no-pass export, interleaved. `quarter-random` = gaitbase_w025 with random weights; `student` "
         "= the trained quick student (eighth width). Profile: onnxruntime kernel ms per run by op type (one session, "
         "not interleaved: read its shares, not its absolute times)."
     )
-    return make_results(
+    doc = make_results(
         "deploy-int8-passes",
         rows,
         {"name": "random-silhouettes", "input": list(DEPLOY), "frames": FRAMES},
         command=command,
         notes=notes,
     )
+    attach_environments(doc, {f"passes-t{t}": d["environment"] for t, d in docs.items()})
+    return doc
 
 
 def _render_passes(doc: dict[str, Any]) -> str:
@@ -559,14 +614,13 @@ def _render_passes(doc: dict[str, Any]) -> str:
         after = next(
             x["profile_ms"]
             for x in doc["rows"]
-            if x["model"] == r["model"] and x["threads"] == r["threads"] and x["label"] == "+float_weights"
+            if x["model"] == r["model"] and x["threads"] == r["threads"] and x["label"] == LAST_STEP
         )
         ops = sorted(set(r["profile_ms"]) | set(after), key=lambda o: -max(r["profile_ms"].get(o, 0), after.get(o, 0)))
         cells = ", ".join(f"{o} {r['profile_ms'].get(o, 0):.2f}→{after.get(o, 0):.2f}" for o in ops[:9])
         total = f"total {sum(r['profile_ms'].values()):.1f}→{sum(after.values()):.1f}"
         lines.append(f"- {r['model']}, {r['threads']} thread(s): {total}; {cells}")
-    env = doc["environment"]
-    lines += ["", "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items() if k != "cpu_flags"), ""]
+    lines += ["", *render_environments(doc)]
     return "\n".join(lines)
 
 

@@ -1,11 +1,13 @@
 """How many camera streams one CPU serves (issue 20): sequences/s at batch 1/8/32 and with concurrent streams.
 
-    /work/slot python -m gaitlab.throughput measure --cores 1
-    SLOT_THREADS=2 /work/slot python -m gaitlab.throughput measure --cores 2
-    python -m gaitlab.throughput table
+    BOTH="flock /work/.slots/slot0 flock /work/.slots/slot1"   # both cores quiet, also for the 1-core run
+    $BOTH python -m gaitlab.throughput measure --cores 1 --work runs/deploy_cpu
+    $BOTH python -m gaitlab.throughput measure --cores 2 --work runs/deploy_cpu
+    python -m gaitlab.throughput table --work runs/deploy_cpu
 
 Models: the files `gaitlab.deploy_cpu build` wrote (the quick student at 64×44 × 30 frames: onnxruntime FP32 and
-INT8, OpenVINO FP32 and the same INT8 file). `--cores N` is the thread budget of the whole measurement.
+INT8, OpenVINO FP32 and the same INT8 file). `--cores N` is the thread budget of the whole measurement: the process
+is pinned to N cores (run it holding as many slots).
 1. Batch: one session with N threads, batch 1, 8, 32; all variants interleaved per batch (median of rounds).
 2. Streams (S cameras, each sending one 30-frame sequence at a time): (a) one session per camera, each with
    max(1, N // S) threads, every camera looping on its own Python thread (the runtimes release the GIL); for
@@ -36,13 +38,14 @@ from gaitcompress.bench.device_runner import (
     random_silhouettes,
     time_interleaved,
 )
+from gaitlab.deploy_cpu import attach_environments, measured_environment, render_environments
 
 FRAMES, SIZE = 30, (64, 44)
 VARIANTS = {  # name → (runtime, file key in deploy_cpu's files.json)
     "ort-fp32": ("ort", "ort-fp32"),
     "ort-int8-gc": ("ort", "ort-int8-gc"),
     "ov-fp32": ("ov", "ort-fp32"),
-    "ov-int8-gc": ("ov", "ort-int8-gc"),
+    "ov-int8-gc": ("ov", "ov-int8-gc"),  # the IR `gaitcompress export --openvino` writes
 }
 
 
@@ -66,7 +69,11 @@ def _per_camera(variant: str, path: str, streams: int, cores: int) -> tuple[list
 
 def measure(args: argparse.Namespace) -> None:
     files = json.loads((Path(args.work) / "files.json").read_text())[args.model]
+    # the budget is real only if the process cannot spill onto other cores (S per-camera threads would)
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     doc: dict[str, Any] = {"cores": args.cores, "model": args.model, "batch": {}, "streams": {}}
+    doc["environment"] = measured_environment(args.command)
+    out = Path(args.work) / f"throughput-c{args.cores}.json"
     for batch in args.batches:
         runners, infos = {}, {}
         for v, (_, key) in VARIANTS.items():
@@ -87,6 +94,7 @@ def measure(args: argparse.Namespace) -> None:
             flush=True,
         )
         del runners
+        out.write_text(json.dumps(doc, indent=2))  # after each part: a later failure keeps it
     for streams in args.streams:
         for v, (_, key) in VARIANTS.items():
             cams, cam_info = _per_camera(v, files[key], streams, args.cores)
@@ -123,8 +131,7 @@ def measure(args: argparse.Namespace) -> None:
                 flush=True,
             )
             del cams, batched
-    out = Path(args.work) / f"throughput-c{args.cores}.json"
-    out.write_text(json.dumps(doc, indent=2))
+            out.write_text(json.dumps(doc, indent=2))
     print(f"wrote {out}")
 
 
@@ -132,12 +139,13 @@ def table(args: argparse.Namespace) -> None:
     from gaitcompress.bench.plots import plot_latency_throughput
     from gaitcompress.results import make_results, write_results
 
-    rows, points = [], []
+    rows, points, measured = [], [], {}
     for cores in (1, 2):
         path = Path(args.work) / f"throughput-c{cores}.json"
         if not path.is_file():
             continue
         doc = json.loads(path.read_text())
+        measured[f"throughput-c{cores}"] = doc["environment"]
         for batch, per in doc["batch"].items():
             for v, lat in per.items():
                 rows.append(
@@ -166,6 +174,7 @@ def table(args: argparse.Namespace) -> None:
         command=args.command,
         notes=notes,
     )
+    attach_environments(doc, measured)
     out = Path(args.out)
     write_results(doc, out / "throughput-cpu.json")
     (out / "throughput-cpu.md").write_text(_render(doc))
@@ -201,8 +210,7 @@ def _render(doc: dict[str, Any]) -> str:
                 f"| {r['method']} | {r['cores']} | {r['label'].split()[0]} | {a['seq_s']:.1f} ({a['p50_ms']:.1f}) | "
                 f"{b['seq_s']:.1f} ({b['p50_ms']:.1f}) | {s['per_camera_over_batched']:.2f}× |"
             )
-    env = doc["environment"]
-    lines += ["", "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items() if k != "cpu_flags"), ""]
+    lines += ["", *render_environments(doc)]
     return "\n".join(lines)
 
 

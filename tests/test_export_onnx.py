@@ -249,6 +249,21 @@ def test_openvino_ir_runs_the_export_as_it_is(model, sils, exported, tmp_path):
     assert np.corrcoef(emb.ravel(), ref.ravel())[0, 1] > 0.99  # integer kernels differ in rounding, not in meaning
 
 
+def test_signed_weights_for_openvino_are_the_same_values(sils, exported, tmp_path):
+    from gaitcompress.export.onnx_passes import signed_conv_weights
+
+    path = exported[("w8a8", "ort")][1]
+    graph = onnx.load(path)
+    assert signed_conv_weights(graph) > 0
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
+    dqs = [n for n in graph.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert not any(inits[n.input[0]].dtype == np.uint8 and inits[n.input[2]].ndim == 1 for n in dqs)
+    signed = _save(graph, tmp_path / "signed.onnx")
+    x = sils.numpy()
+    ref = make_session(path, level="none").run(None, {"sils": x})[0]  # the float simulation: exact values
+    np.testing.assert_array_equal(make_session(signed, level="none").run(None, {"sils": x})[0], ref)
+
+
 def _frame_max_graph() -> onnx.ModelProto:
     """uint8 [N·T, C, H, W] → DQ → Reshape [N, T, C, H, W] → ReduceMax(axis 1): the exported temporal max."""
     from onnx import TensorProto, helper

@@ -16,9 +16,7 @@ import gaitcompress
 import gaitlab
 
 MODULES = sorted(
-    m.name
-    for pkg in (gaitcompress, gaitlab)
-    for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".")
+    m.name for pkg in (gaitcompress, gaitlab) for m in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + ".")
 )
 
 

@@ -338,6 +338,30 @@ def unsigned_conv_weights(model: onnx.ModelProto) -> int:
     return done
 
 
+def signed_conv_weights(model: onnx.ModelProto) -> int:
+    """Undo `unsigned_conv_weights`: uint8 conv weights with zero point 128 back to int8 with zero 0; how many.
+
+    For OpenVINO, whose CPU plugin runs a conv as INT8 only with a zero weight zero point: it dequantizes the uint8
+    weights to float and runs the conv in FP32 (measured on an AVX2 EPYC: the quick student 2.4× slower than with
+    int8 weights). The values are the same ((w + 128) − 128 = w), so this is exact, as the pass it undoes.
+    """
+    g = _Graph(model)
+    done = 0
+    for conv in list(g.graph.node):
+        dq = g.producer.get(conv.input[1]) if conv.op_type == "Conv" else None
+        if dq is None or dq.op_type != "DequantizeLinear" or len(dq.input) < 3:
+            continue
+        q, zero = g.const(dq.input[0]), g.const(dq.input[2])
+        if q is None or zero is None or q.dtype != np.uint8 or np.any(zero != 128):
+            continue
+        stem = conv.name or conv.output[0]
+        dq.input[0] = g.add_init((q.astype(np.int16) - 128).astype(np.int8), f"{stem}.weight_s8")
+        dq.input[2] = g.add_init(np.zeros(zero.shape, np.int8), f"{stem}.weight_zero_s8")
+        done += 1
+    remove_unused(model)
+    return done
+
+
 # the `ort` placement's clean-up passes, in the order they run (each needs the ones before it to find its pattern)
 DEPLOY_PASSES = {
     "shapes": shapes_from_integers,
