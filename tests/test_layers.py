@@ -16,9 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gaitcompress", "gaitlab")
 # command-line tools inside the library that are not experiments: copied to a device that has no gaitcompress
 DEVICE_TOOLS = {"gaitcompress.export.tensorrt_builder", "gaitcompress.bench.device_runner"}
-# old import paths still imported by a module that is being edited elsewhere (remove with that import):
-# gaitcompress.pipeline.report imports export.bitops (now gaitcompress.quant.cost)
-SHIMS_IN_USE = {"gaitcompress.export.bitops"}
 
 # lowest first; a module belongs to the layer of its longest matching entry (a package covers its submodules)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
@@ -177,4 +174,4 @@ def test_no_module_only_re_exports_another():
         body = [n for n in body if not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
         if body and all(isinstance(n, ast.ImportFrom) and (n.module or "").startswith(PACKAGES) for n in body):
             shims.add(name)
-    assert shims <= SHIMS_IN_USE, f"shims to remove (update their importers): {sorted(shims - SHIMS_IN_USE)}"
+    assert not shims, f"re-export-only modules (point their importers at the real module): {sorted(shims)}"

@@ -1,7 +1,7 @@
 """The pipeline report: every stage's accuracy, cost and latency side by side, and which model to ship.
 
 Rows come from each stage's own `metrics.json` (so the report never recomputes accuracy), cost from
-`export.bitops.bitops_report` on the saved model (BitOPs = MACs for FP32 layers), file sizes from the exports,
+`quant.cost.bitops_report` on the saved model (BitOPs = MACs for FP32 layers), file sizes from the exports,
 and latency from the bench stage. The JSON is the shared results form, so `gaitcompress gate` can check it.
 
 One name per model everywhere (terminal, report.md, plots): the stage name (`teacher`, `student`,
@@ -45,7 +45,7 @@ def stage_rows(
 ) -> list[dict[str, Any]]:
     """One row per model stage: its metrics.json row plus cost at `frames` frames of `input_size`."""
     from gaitcompress.checkpoints import load_model
-    from gaitcompress.export.bitops import bitops_report
+    from gaitcompress.quant.cost import bitops_report
 
     rows = []
     for stage in models:

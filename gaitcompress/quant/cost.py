@@ -1,7 +1,7 @@
 """BitOPs accounting (QGait, DESIGN §9): bit widths per layer, and per-layer/total MACs, BitOPs, params, bytes.
 
 The one place BitOPs are computed: quantize, export, the pipeline report and `gaitcompress info` all call
-`bitops_report` (`gaitcompress.export.bitops` is its old import path).
+`bitops_report`.
 
 Convention (QGait): a layer with b_w-bit weights and b_a-bit input activations costs MACs·b_w·b_a/(32·32)
 BitOPs; a full-precision layer costs its MACs. Counted: every convolution and the per-part FC (the
