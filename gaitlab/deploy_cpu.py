@@ -558,7 +558,8 @@ def _notes(rows: list[dict[str, Any]], speeds: dict[int, Any], files: dict[str, 
         "- quantize_static and NNCF are calibrated on the same training batches at 32×22, then re-declared/reshaped to "
         "64×44 (same weights and scales). For `gaitbase` they are calibrated on random silhouettes.",
         "- No GPU was lent in this session: no CUDA rows (issue 20 item 5 not measured).",
-        "- This CPU (AMD EPYC, AVX2, no AVX-512 / VNNI / AMX) runs int8 GEMMs with AVX2 instructions (the `ort` export holds uint8 weights for the exact u8×u8 kernel): the "
+        "- This CPU (AMD EPYC, AVX2, no AVX-512 / VNNI / AMX) runs int8 GEMMs with AVX2 instructions "
+        "(the `ort` export holds uint8 weights for the exact u8×u8 kernel): the "
         "issue's VNNI figures (3.7–4.2×) are not reachable here; compare rows, not with the issue.",
         "- The machine is shared (2 cores, other agents): see each row's load_avg in the JSON.",
     ]
