@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from gaitcompress.checkpoints import atomic_write_text
 from gaitcompress.data import SeqMeta
 from gaitcompress.evaluation import Features, evaluate
 from gaitcompress.progress import NULL
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         its, lr = args.scaling_budget.split(":") if args.scaling_budget else (best["iterations"], best["lr"])
         sizes = [int(x) for x in args.scaling.split(",")]
         curve = scaling_curve(tuned(recipe, int(its), float(lr)), raw, data_cfg, feats, held, sizes)
-        (run_dir / "scaling.json").write_text(json.dumps(curve, indent=1))
+        atomic_write_text(json.dumps(curve, indent=1), run_dir / "scaling.json")
         print(f"wrote {run_dir}/scaling.json")
         return
     fit, val = split_ids(feats["train"], held)
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         "cargait": head_rows,
         "cargait_best": best_head,
     }
-    (run_dir / "choice.json").write_text(json.dumps(choice, indent=1))
+    atomic_write_text(json.dumps(choice, indent=1), run_dir / "choice.json")
 
     # 3. final rows on the test split
     final = tuned(recipe, best_head["iterations"], best_head["lr"])
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     write_results(doc, run_dir / "metrics.json")
 
     # 4. cost per probe at K
-    (run_dir / "cost.json").write_text(json.dumps(measure_cost(final), indent=2))
+    atomic_write_text(json.dumps(measure_cost(final), indent=2), run_dir / "cost.json")
 
     print(f"wrote {run_dir}/metrics.json, choice.json, cost.json")
 

@@ -202,3 +202,19 @@ def test_a_nan_loss_marks_checkpoints_after_the_last_finite_evaluation_untrusted
     assert [p.name for p in ckpt_io.CheckpointDir(tmp_path).periodic()] == ["ckpt_000002.pt"]
     assert ckpt_io.CheckpointDir(tmp_path).latest().name == "ckpt_000002.pt"
     assert (tmp_path / "checkpoints" / "ckpt_000003.pt.untrusted").is_file()
+
+
+def test_rerank_cost_checks_its_folder_before_timing(tmp_path, capsys, monkeypatch):
+    import gaitcompress.rerank.stage as rerank_stage
+
+    def read_only(self, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    def never(cfg):
+        raise AssertionError("measured before the folder was checked")
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    monkeypatch.setattr(rerank_stage, "measure_cost", never)
+    recipe = str(ROOT / "recipes/synthgait/rerank_teacher.yaml")
+    code, err = cli(capsys, "rerank", "cost", recipe, f"run_dir={tmp_path / 'run'}")
+    assert code == 1 and "read-only" in err and "Traceback" not in err

@@ -71,11 +71,13 @@ def cost(recipe: RecipeArg, overrides: OverridesArg = None) -> None:
     """CPU ms per probe: first-stage ranking vs CarGait (K pairs) vs k-reciprocal; writes <run_dir>/cost.json."""
     import json
 
+    from gaitcompress.checkpoints import atomic_write_text, check_writable
     from gaitcompress.rerank.stage import measure_cost
 
     cfg, _ = _recipe(recipe, overrides)
+    folder = check_writable(cfg.run_dir)  # before the timing: a folder that cannot take cost.json loses nothing
     report = measure_cost(cfg)
-    (Path(cfg.run_dir) / "cost.json").write_text(json.dumps(report, indent=2))
+    atomic_write_text(json.dumps(report, indent=2), folder / "cost.json")
     for name, ms in report["ms_per_probe"].items():
         out.print(f"{name:12s} {ms:8.3f} ms/probe  ({report['ratio_to_first_stage'][name]:.2f}× first stage)")
 
