@@ -128,3 +128,15 @@ def test_no_qat_iterations_points_at_post_training_quantization(capsys, monkeypa
     text = _error(capsys, monkeypatch, "quantize", "recipes/synthgait/quant_qgait8.yaml", "quant.stage1.iterations=0",
                   "quant.stage2.iterations=0")  # fmt: skip
     assert "no QAT iterations" in text and "quant.method=ptq" in text
+
+
+def test_data_synth_with_few_ids_names_the_train_flag(capsys, monkeypatch, tmp_path):
+    text = _error(capsys, monkeypatch, "data", "synth", "--ids", "8", "--out", str(tmp_path))
+    assert "--train" in text and "--ids" in text and "train=30" not in text and "e.g. --train 4" in text
+    assert not any(tmp_path.iterdir())  # nothing generated
+
+
+def test_data_check_without_a_partition_names_the_flag(capsys, monkeypatch, tmp_path):
+    (tmp_path / "001").mkdir()
+    text = _error(capsys, monkeypatch, "data", "check", str(tmp_path))
+    assert "--partition" in text and "data.partition" not in text and "partition.json" in text

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from gaitcompress.commands._common import RichTracker, out
+from gaitcompress.errors import GaitCompressError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,7 +48,15 @@ def synth(
 
     given = {"ids": ids, "train": train, "seed": seed, "frames": frames, "difficulty": difficulty,
              "views": views and tuple(int(v) for v in views.split(","))}  # fmt: skip
-    cfg = replace(named_preset(preset), **{k: v for k, v in given.items() if v is not None})
+    base = named_preset(preset)
+    n_ids, n_train = ids or base.ids, train or base.train
+    if not 1 <= n_train < n_ids:  # before the config says it as `train=…`, a key this command does not have
+        source = "--train" if train else f"the {preset} preset's train set ({base.train})"
+        raise GaitCompressError(
+            f"{source} must be from 1 to --ids − 1 ({n_ids - 1}): every split needs a subject",
+            f"pass --train N with N < {n_ids}, e.g. --train {max(1, n_ids * 3 // 5)}",
+        )
+    cfg = replace(base, **{k: v for k, v in given.items() if v is not None})
     start = time.perf_counter()
     root = generate(cfg, out_dir, RichTracker(), processes)
     seconds = time.perf_counter() - start
@@ -87,6 +96,10 @@ def check(
     from gaitcompress.data.loader import load_index
     from gaitcompress.evaluation.gei import gei_baseline, same_view_rank1
 
+    part = partition or root / "partition.json"
+    if root.is_dir() and not part.is_file():  # the index would hint at the recipe key, not at this command's flag
+        raise GaitCompressError(f"partition file not found: {part}",
+                                f"pass --partition PATH (TRAIN_SET, TEST_SET JSON), or put it in {root}")  # fmt: skip
     cfg = DataConfig(dataset=root.name, root=str(root), partition=partition and str(partition), on_bad=on_bad,
                      protocol=protocol)  # fmt: skip
     table = Table("dataset", "value", title=f"{root}")
