@@ -43,8 +43,10 @@ def plot_latency(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str
     p90 = [r["latency"]["p90_ms"] - r["latency"]["p50_ms"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     ax.barh(labels, p50, xerr=[[0] * len(rows), p90], color="#4C72B0", capsize=3)
-    for y, value in enumerate(p50):
-        ax.text(value, y, f" {value:.2f} ms", va="center", fontsize=8)
+    ends = [a + b for a, b in zip(p50, p90, strict=True)]
+    for y, (value, end) in enumerate(zip(p50, ends, strict=True)):  # past the whisker's cap, never struck through
+        ax.text(end, y, f"  {value:.2f} ms", va="center", fontsize=8)
+    ax.set_xlim(0, 1.25 * max(ends, default=1.0))
     ax.set_xlabel("median ms per call (whisker: p90)")
     ax.set_title(title)
     ax.invert_yaxis()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from gaitcompress.evaluation import EvalResult, result_rows
@@ -28,12 +29,14 @@ def view_tables(result: EvalResult) -> list[Table]:
     """The per-view rank-1 tables (CASIA-B: 11×11 per condition; rows = probe view, columns = gallery view)."""
     tables = []
     for cond, vt in result.tables.items():
-        table = Table(title=f"{cond} rank-1 (%) per probe view × gallery view")
-        table.add_column("probe \\ gallery")
+        # 12 columns of 5 characters, one space apart: 11 views fit 80 columns (a boxed table needs ~100)
+        table = Table(title=f"{cond} rank-1 (%): probe view (rows) × gallery view", box=box.SIMPLE_HEAD,
+                      padding=(0, 0, 0, 1), pad_edge=False)  # fmt: skip
+        table.add_column("probe")
         for gv in vt.gallery_views:
             table.add_column(gv, justify="right")
         for pv, row in zip(vt.probe_views, vt.values, strict=True):
-            cells = ["–" if v is None else f"{v:.1f}" for v in row]
+            cells = ["–" if v is None else f"{v:.0f}" if v >= 99.95 else f"{v:.1f}" for v in row]
             cells = [f"[dim]{c}[/]" if gv == pv else c for c, gv in zip(cells, vt.gallery_views, strict=True)]
             table.add_row(pv, *cells)
         tables.append(table)
