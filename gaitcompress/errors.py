@@ -8,16 +8,34 @@ user's input (a file, a recipe key, a checkpoint), naming the file and the fix.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 
 class GaitCompressError(Exception):
-    """A user-fixable error: `message` says what is wrong, `hint` says what to do."""
+    """A user-fixable error: `message` says what is wrong, `hint` says what to do.
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    `key` is the recipe key the error is about (`data.partition`), so a command whose flags set such keys can
+    speak of its own flag instead (`renamed`): the check itself lives once, where the key is read.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, key: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.key = key
+
+    def renamed(self, names: Mapping[str, str]) -> GaitCompressError:
+        """The same error with each recipe key of `names` written as its flag: `train=30` → `--train 30`."""
+
+        def swap(text: str) -> str:
+            for key, flag in names.items():
+                bare = rf"(?<![\w.-]){re.escape(key)}"
+                text = re.sub(bare + "=", lambda _, f=flag: f + " ", text)
+                text = re.sub(bare + r"(?![\w=])", lambda _, f=flag: f, text)
+            return text
+
+        return GaitCompressError(swap(self.message), self.hint and swap(self.hint), self.key)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"

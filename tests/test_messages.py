@@ -140,3 +140,10 @@ def test_data_check_without_a_partition_names_the_flag(capsys, monkeypatch, tmp_
     (tmp_path / "001").mkdir()
     text = _error(capsys, monkeypatch, "data", "check", str(tmp_path))
     assert "--partition" in text and "data.partition" not in text and "partition.json" in text
+
+
+def test_renamed_swaps_whole_keys_only():
+    err = GaitCompressError("train=3 ≥ ids=2; data.val_ids=1, my_ids=4", "raise ids", key="train")
+    new = err.renamed({"train": "--train", "ids": "--ids"})
+    assert new.message == "--train 3 ≥ --ids 2; data.val_ids=1, my_ids=4" and new.hint == "raise --ids"
+    assert new.key == "train"

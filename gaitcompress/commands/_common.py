@@ -7,7 +7,7 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +22,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from gaitcompress.errors import GaitCompressError
 
 console = Console(stderr=True)  # diagnostics and progress on stderr
 out = Console()  # result tables on stdout
@@ -135,6 +137,18 @@ class _Notices(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "cyan"
         console.print(f"[{style}]{record.getMessage()}[/]", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def flag_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Errors about the recipe keys this command sets from flags speak of the flags (`data.partition` →
+    `--partition`), so the library's one check serves the recipe and the command line alike."""
+    try:
+        yield
+    except GaitCompressError as exc:
+        if exc.key not in names:
+            raise
+        raise exc.renamed(names) from None
 
 
 @contextlib.contextmanager

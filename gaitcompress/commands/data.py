@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gaitcompress.commands._common import RichTracker, out
-from gaitcompress.errors import GaitCompressError
+from gaitcompress.commands._common import RichTracker, flag_names, out
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -48,15 +47,8 @@ def synth(
 
     given = {"ids": ids, "train": train, "seed": seed, "frames": frames, "difficulty": difficulty,
              "views": views and tuple(int(v) for v in views.split(","))}  # fmt: skip
-    base = named_preset(preset)
-    n_ids, n_train = ids or base.ids, train or base.train
-    if not 1 <= n_train < n_ids:  # before the config says it as `train=…`, a key this command does not have
-        source = "--train" if train else f"the {preset} preset's train set ({base.train})"
-        raise GaitCompressError(
-            f"{source} must be from 1 to --ids − 1 ({n_ids - 1}): every split needs a subject",
-            f"pass --train N with N < {n_ids}, e.g. --train {max(1, n_ids * 3 // 5)}",
-        )
-    cfg = replace(base, **{k: v for k, v in given.items() if v is not None})
+    with flag_names({"train": "--train", "ids": "--ids"}):
+        cfg = replace(named_preset(preset), **{k: v for k, v in given.items() if v is not None})
     start = time.perf_counter()
     root = generate(cfg, out_dir, RichTracker(), processes)
     seconds = time.perf_counter() - start
@@ -96,14 +88,12 @@ def check(
     from gaitcompress.data.loader import load_index
     from gaitcompress.evaluation.gei import gei_baseline, same_view_rank1
 
-    part = partition or root / "partition.json"
-    if root.is_dir() and not part.is_file():  # the index would hint at the recipe key, not at this command's flag
-        raise GaitCompressError(f"partition file not found: {part}",
-                                f"pass --partition PATH (TRAIN_SET, TEST_SET JSON), or put it in {root}")  # fmt: skip
-    cfg = DataConfig(dataset=root.name, root=str(root), partition=partition and str(partition), on_bad=on_bad,
-                     protocol=protocol)  # fmt: skip
+    with flag_names({"data.partition": "--partition", "data.root": "ROOT"}):
+        cfg = DataConfig(dataset=root.name, root=str(root), partition=partition and str(partition), on_bad=on_bad,
+                         protocol=protocol)  # fmt: skip
+        index = load_index(cfg)
     table = Table("dataset", "value", title=f"{root}")
-    for key, value in load_index(cfg).summary(cfg.train_frames).items():
+    for key, value in index.summary(cfg.train_frames).items():
         table.add_row(key, value)
     out.print(table)
     if gei:

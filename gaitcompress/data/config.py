@@ -134,10 +134,12 @@ def find_partition(root: Path, partition: str | None) -> str | None:
         raise GaitCompressError(
             f"{where}, which holds {len(found)} JSON files ({', '.join(p.name for p in found[:4])})",
             f"name the partition: data.partition={found[0]} (the JSON with TRAIN_SET and TEST_SET)",
+            key="data.partition",
         )
     raise GaitCompressError(
         f"{where}, which holds no JSON file",
         "set data.partition to the partition JSON (TRAIN_SET, TEST_SET), or copy it into data.root",
+        key="data.partition",
     )
 
 

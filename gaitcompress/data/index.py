@@ -98,7 +98,9 @@ class _Problems:
 def read_partition(path: Path) -> tuple[list[str], list[str], list[str] | None]:
     """(TRAIN_SET, TEST_SET, PROBE_SET or None) from a partition JSON, checked."""
     if not path.is_file():
-        raise GaitCompressError(f"partition file not found: {path}", "set data.partition to the partition JSON")
+        raise GaitCompressError(
+            f"partition file not found: {path}", "set data.partition to the partition JSON", key="data.partition"
+        )
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

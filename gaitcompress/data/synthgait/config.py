@@ -49,7 +49,9 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.train < self.ids:
             raise GaitCompressError(
-                f"synth: train={self.train} must be in 1..ids-1 (ids={self.ids})", "leave at least one test subject"
+                f"synth: train={self.train} must be from 1 to ids − 1 (ids={self.ids}): every split needs a subject",
+                f"e.g. train={max(1, self.ids * 3 // 5)}",
+                key="train",
             )
         if self.frames < 1 or self.size < 16 or self.nm < 1:
             raise GaitCompressError("synth: frames ≥ 1, size ≥ 16 and nm ≥ 1 are needed", "fix the synth section")
