@@ -47,6 +47,7 @@ FROZEN = ("seed", "model", "loss", "optim", "sched", "distill", "quant", "genera
           "data.input_size", "data.train_frames", "data.batch_p", "data.batch_k", "data.synth", "data.root",
           "data.mix", "data.max_train_seqs_per_id")  # fmt: skip
 MAY_CHANGE = ("quant.stage1.iterations", "quant.stage2.iterations")
+NO_EFFECT = ("run_dir", "name", "train.log_every", "train.save_every", "train.keep_last", "data.workers")
 
 
 class RunInterrupted(GaitCompressError):
@@ -184,14 +185,18 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], recipe_cls: type) -> list[str]:
-    """Dotted keys under `FROZEN` whose resolved value (defaults filled in) differs between two recipes."""
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any], recipe_cls: type) -> list[str]:
+    """Dotted keys whose resolved value (defaults filled in) differs between two recipes, bar `NO_EFFECT`."""
     where = "recipe.yaml in the run folder"
     a = _flatten(to_dict(from_dict(recipe_cls, {k: v for k, v in old.items() if k != "source"}, where)))
     b = _flatten(to_dict(from_dict(recipe_cls, {k: v for k, v in new.items() if k != "source"}, "recipe")))
-    keys = sorted(set(a) | set(b))
-    frozen = [k for k in keys if any(k == f or k.startswith(f + ".") for f in FROZEN) and k not in MAY_CHANGE]
-    return [k for k in frozen if a.get(k) != b.get(k)]
+    return [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in NO_EFFECT]
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], recipe_cls: type) -> list[str]:
+    """Keys under `FROZEN` that differ between two recipes: a run cannot be continued across them."""
+    return [k for k in differing_keys(old, new, recipe_cls)
+            if any(k == f or k.startswith(f + ".") for f in FROZEN) and k not in MAY_CHANGE]  # fmt: skip
 
 
 def _saved_checkpoints(run_dir: Path) -> list[Path]:
@@ -324,16 +329,20 @@ def run_seeds(
         one = {**recipe, "seed": seed, "run_dir": f"{base}/seed{seed}"}
         done = finished(Path(one["run_dir"])) if reuse else None
         if done is not None:
-            changed = changed_keys(yaml.safe_load((done.run_dir / RECIPE).read_text()) or {}, one, recipe_cls)
+            previous = yaml.safe_load((done.run_dir / RECIPE).read_text()) or {}
+            changed = changed_keys(previous, one, recipe_cls)
             if changed:
                 raise GaitCompressError(
                     f"{done.run_dir} finished with another recipe ({', '.join(changed)} differ)",
                     "drop --resume/--reuse to be told how to start over, or pick a new run_dir=...",
                 )
-            log.info("seed %d: reused the finished run in %s", seed, done.run_dir)
-            runs.append(done)
-        else:
-            runs.append(run_one(one))
+            stale = differing_keys(previous, one, recipe_cls)  # e.g. more iterations: continue, never reuse
+            if stale:
+                log.info("seed %d: %s changed since %s finished: continuing it", seed, ", ".join(stale), done.run_dir)
+                done = None
+            else:
+                log.info("seed %d: reused the finished run in %s", seed, done.run_dir)
+        runs.append(done if done is not None else run_one(one))
     first = runs[0].results
     row = dict(first["rows"][0])
     names = [k for k in runs[0].metrics if all(k in r.metrics for r in runs)]

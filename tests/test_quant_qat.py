@@ -151,6 +151,11 @@ def test_seeds_with_reuse_read_finished_runs_and_run_the_rest(tmp_path, monkeypa
     assert ran == [0, 1] and row["seeds"] == [0, 1] and row["metrics"]["mean@R1"]["values"] == [40.0, 41.0]
     qat.run_quantize_seeds(recipe, [0, 1])
     assert ran == [0, 1, 0, 1]  # without reuse every seed runs again
+    longer = {**recipe, "quant": {"stage1": {"iterations": 999}}, "train": {"log_every": 3}}
+    qat.run_quantize_seeds(longer, [0], reuse=True)
+    assert ran == [0, 1, 0, 1, 0]  # a grown budget continues the finished seed; logging alone would not
+    qat.run_quantize_seeds({**recipe, "train": {"log_every": 3}}, [1], reuse=True)
+    assert ran == [0, 1, 0, 1, 0]
 
 
 def test_a_qat_checkpoint_written_before_the_add_module_loads(tmp_path):
