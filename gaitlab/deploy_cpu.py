@@ -326,8 +326,7 @@ def passes(args: argparse.Namespace) -> None:
     sils = random_silhouettes(1, FRAMES, *DEPLOY)
     result: dict[str, Any] = {"environment": measured_environment(args.command)}
     for model in ("gaitbase", "quarter-random", "student"):
-        nopass, full = files[model]["ort-int8-gc-nopass"], files[model]["ort-int8-gc"]
-        steps = _pass_files(work, model, nopass, full)
+        steps = _pass_files(work, model, files[model]["ort-int8-gc-nopass"])
         variants = {
             step: (ort_runner(path, sils, "cpu", args.threads), ort_info(args.threads)) for step, path in steps.items()
         }
@@ -341,13 +340,13 @@ def passes(args: argparse.Namespace) -> None:
     print(f"wrote {work / f'passes-t{args.threads}.json'}")
 
 
-def _pass_files(work: Path, model: str, nopass: str, full: str) -> dict[str, str]:
+def _pass_files(work: Path, model: str, nopass: str) -> dict[str, str]:
     """The cumulative pass steps as files: re-running the passes on the no-pass export (numpy + onnx, cheap)."""
     import onnx
 
     from gaitcompress.export.onnx_passes import DEPLOY_PASSES
 
-    out = {"none": nopass, LAST_STEP: full}
+    out = {"none": nopass}
     for step, names in PASS_STEPS.items():
         if step in out:
             continue
@@ -492,6 +491,19 @@ def _ms(lat: dict[str, Any] | None) -> str:
     return f"{lat['p50_ms']:.1f} ms ({lat['speedup']:.2f}×)"
 
 
+def _cpu_line(env: dict[str, Any]) -> str:
+    """What the measuring CPU's integer kernels are, from the flags recorded with the figures (not this machine's)."""
+    from gaitcompress.export.cpu_int8 import int8_weights_for
+
+    flags = env.get("cpu_flags") or []
+    if int8_weights_for("auto", flags, "x86_64") == "signed":
+        return (f"- This CPU ({env.get('cpu', '?')}) has VNNI: the `ort` export holds int8 weights "
+                "(`--int8-weights auto`), onnxruntime's u8×s8 kernel, exact and fast here.")  # fmt: skip
+    return (f"- This CPU ({env.get('cpu', '?')}, no VNNI) runs int8 GEMMs with AVX2 instructions; the `ort` export "
+            "holds uint8 weights for the exact u8×u8 kernel: the issue's VNNI figures (3.7–4.2×) are not reachable "
+            "here; compare rows, not with the issue.")  # fmt: skip
+
+
 def _render(rows: list[dict[str, Any]], doc: dict[str, Any]) -> str:
     lines = [
         "# deploy-cpu",
@@ -558,9 +570,7 @@ def _notes(rows: list[dict[str, Any]], speeds: dict[int, Any], files: dict[str, 
         "- quantize_static and NNCF are calibrated on the same training batches at 32×22, then re-declared/reshaped to "
         "64×44 (same weights and scales). For `gaitbase` they are calibrated on random silhouettes.",
         "- No GPU was lent in this session: no CUDA rows (issue 20 item 5 not measured).",
-        "- This CPU (AMD EPYC, AVX2, no AVX-512 / VNNI / AMX) runs int8 GEMMs with AVX2 instructions "
-        "(the `ort` export holds uint8 weights for the exact u8×u8 kernel): the "
-        "issue's VNNI figures (3.7–4.2×) are not reachable here; compare rows, not with the issue.",
+        _cpu_line(next(iter(speeds.values()))["environment"]),
         "- The machine is shared (2 cores, other agents): see each row's load_avg in the JSON.",
     ]
     return "\n".join(out)
@@ -587,8 +597,9 @@ def _passes_table(work: Path, command: str) -> dict[str, Any] | None:
         "`temporal_max` and `float_weights` are exact (tests/test_export_onnx.py: identical outputs at 1, 5 and 300 "
         "frames). `unsigned_weights` stores the conv weights as uint8 with zero point 128: the same values, but it "
         "moves onnxruntime from its u8×s8 kernel (which saturates int16 pair sums on CPUs without VNNI, so `none` "
-        "to `+float_weights` are not exact on this CPU) to its u8×u8 kernel; the last step is the export as it "
-        "ships. Speed-up = median of per-round "
+        "to `+float_weights` are exact only with VNNI) to its u8×u8 kernel. The export ships `+unsigned_weights` "
+        "on x86 without VNNI, `+float_weights` elsewhere (`export --int8-weights auto`). Speed-up = median of "
+        "per-round "
         "ratios to the no-pass export, interleaved. `quarter-random` = gaitbase_w025 with random weights; `student` "
         "= the trained quick student (eighth width). Profile: onnxruntime kernel ms per run by op type (one session, "
         "not interleaved: read its shares, not its absolute times)."

@@ -11,6 +11,7 @@ import torch
 from onnx import numpy_helper
 
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.cpu_int8 import int8_weights_for
 from gaitcompress.export.int_bias import conv_bn_pairs, int32_bias_model
 from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadata
 from gaitcompress.export.parity import first_departure, first_gap, onnx_probes, tensor_gaps
@@ -110,8 +111,8 @@ def test_qdq_structure_and_simulated_parity(model, sils, exported, preset, place
             continue
         assert weight.op_type == "DequantizeLinear" and (act.op_type == "DequantizeLinear" or placement == "ort")
         q, scale, zero = (inits[i] for i in weight.input)
-        if placement == "ort":  # uint8 with zero point 128: the u8×u8 kernel, no int16 saturation without VNNI
-            assert q.dtype == np.uint8 and (zero == 128).all()
+        if placement == "ort" and int8_weights_for() == "unsigned":  # x86 without VNNI: the u8×u8 kernel
+            assert q.dtype == np.uint8 and (zero == 128).all() and read_metadata(path)["int8_weights"] == "unsigned"
             q, zero = q.astype(np.int16) - 128, zero.astype(np.int16) - 128
         assert q.dtype in (np.int8, np.int16) and np.abs(q).max() <= 2**wbits - 1 and not zero.any()
         assert scale.shape == (q.shape[0],) and (scale > 0).all()
@@ -252,7 +253,8 @@ def test_openvino_ir_runs_the_export_as_it_is(model, sils, exported, tmp_path):
 def test_signed_weights_for_openvino_are_the_same_values(sils, exported, tmp_path):
     from gaitcompress.export.onnx_passes import signed_conv_weights
 
-    path = exported[("w8a8", "ort")][1]
+    qat = exported[("w8a8", "ort")][0]
+    path = export_qdq(qat, tmp_path / "unsigned.onnx", "ort", SPEC, int8_weights="unsigned")
     graph = onnx.load(path)
     assert signed_conv_weights(graph) > 0
     inits = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
@@ -311,17 +313,31 @@ def test_deploy_passes_keep_the_ort_export_exact(model, sils, frames, tmp_path):
     x = (np.random.default_rng(frames).random((2, frames, SPEC.height, SPEC.width)) > 0.5).astype(np.float32)
     plain = export_qdq(qat, tmp_path / "plain.onnx", "ort", SPEC, passes=[])
     exact = export_qdq(qat, tmp_path / "exact.onnx", "ort", SPEC, passes=["shapes", "temporal_max"])
-    full = export_qdq(qat, tmp_path / "full.onnx", "ort", SPEC)
-    assert read_metadata(full)["passes"] == list(DEPLOY_PASSES)
+    full = export_qdq(qat, tmp_path / "full.onnx", "ort", SPEC, int8_weights="unsigned")
+    signed = export_qdq(qat, tmp_path / "signed.onnx", "ort", SPEC, int8_weights="signed")
+    assert read_metadata(full)["passes"] == list(DEPLOY_PASSES) and read_metadata(full)["int8_weights"] == "unsigned"
+    assert read_metadata(signed)["passes"] == [p for p in DEPLOY_PASSES if p != "unsigned_weights"]
     for level in ("none", "all"):  # the float simulation and the fused integer graph
         ref = make_session(plain, level=level).run(None, {"sils": x})[0]
         np.testing.assert_array_equal(make_session(exact, level=level).run(None, {"sils": x})[0], ref)
-        got = make_session(full, level=level).run(None, {"sils": x})[0]
-        if level == "none":
-            np.testing.assert_array_equal(got, ref)
-        else:  # a constant float weight lets onnxruntime pick its blocked (NCHWc) float conv: summation order only
-            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * float(np.abs(ref).max()))
+        exact_here = level == "none" or int8_weights_for() == "signed"  # fused u8×s8 is exact only with VNNI
+        for path in (full, signed) if exact_here else (full,):
+            got = make_session(path, level=level).run(None, {"sils": x})[0]
+            if level == "none":
+                np.testing.assert_array_equal(got, ref)
+            else:  # a constant float weight lets onnxruntime pick its blocked (NCHWc) float conv: summation order
+                np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * float(np.abs(ref).max()))
     fused = fused_integer_nodes(full)
-    assert fused == fused_integer_nodes(plain)  # no integer kernel lost
+    assert fused == fused_integer_nodes(plain) == fused_integer_nodes(signed)  # no integer kernel lost
     counts = {n.op_type for n in onnx.load(str(full)).graph.node}
     assert "ReduceMax" in counts and "Max" in counts
+
+
+def test_int8_weights_auto_is_unsigned_only_on_x86_without_vnni():
+    assert int8_weights_for("auto", ["avx2", "fma"], "x86_64") == "unsigned"
+    assert int8_weights_for("auto", ["avx2", "avx512_vnni"], "x86_64") == "signed"
+    assert int8_weights_for("auto", ["avx2", "avx_vnni"], "AMD64") == "signed"
+    assert int8_weights_for("auto", [], "aarch64") == "signed"
+    assert int8_weights_for("unsigned", ["avx512_vnni"], "x86_64") == "unsigned"
+    with pytest.raises(ValueError, match="auto, signed, unsigned"):
+        int8_weights_for("u8")

@@ -147,3 +147,12 @@ def test_renamed_swaps_whole_keys_only():
     new = err.renamed({"train": "--train", "ids": "--ids"})
     assert new.message == "--train 3 ≥ --ids 2; data.val_ids=1, my_ids=4" and new.hint == "raise --ids"
     assert new.key == "train"
+
+
+def test_a_wrong_int8_weights_choice_names_the_choices(capsys, monkeypatch, tmp_path):
+    text = _error(capsys, monkeypatch, "export", str(tmp_path / "q.pt"), "--format", "int8", "--int8-weights", "u8")
+    assert "--int8-weights 'u8'" in text and "auto, signed, unsigned" in text
+    text = _error(capsys, monkeypatch, "pipeline", "recipes/synthgait/pipeline_quick.yaml", "export.int8_weights=s8",
+                  f"run_dir={tmp_path / 'run'}")  # fmt: skip
+    assert "export.int8_weights='s8'" in text and "auto, signed, unsigned" in text
+    assert not (tmp_path / "run").exists()  # refused before any stage ran

@@ -21,6 +21,14 @@ VerifyOpt = Annotated[bool, typer.Option("--verify", help="Parity with PyTorch o
 TrtOpt = Annotated[bool, typer.Option("--trt", help="Also build a TensorRT engine here (needs tensorrt).")]
 PartsOpt = Annotated[bool, typer.Option("--parts", help="Also output strip features `parts` (for re-ranking).")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Variant of an OpenGait checkpoint (default gaitbase).")]
+Int8WeightsOpt = Annotated[
+    str,
+    typer.Option(
+        "--int8-weights",
+        help="ort int8 conv weights: signed (fast and exact with VNNI) | unsigned (exact on x86 without VNNI) | "
+        "auto (this CPU's).",
+    ),
+]
 OpenvinoOpt = Annotated[
     bool, typer.Option("--openvino", help="Also write the OpenVINO IR (.xml + .bin) of the ONNX (needs openvino).")
 ]
@@ -38,6 +46,7 @@ def export(
     parts: PartsOpt = False,
     name: NameOpt = None,
     openvino: OpenvinoOpt = False,
+    int8_weights: Int8WeightsOpt = "auto",
 ) -> None:
     """Export a checkpoint to ONNX; print its cost, fused integer kernels and (with --verify) parity.
 
@@ -49,7 +58,8 @@ def export(
         from gaitcompress.export.openvino_ir import import_openvino
 
         import_openvino()  # refuse before any work is done
-    cfg = ExportConfig(format, placement, out_dir and str(out_dir), frames, opset, parts, verify, trt, name)
+    cfg = ExportConfig(format, placement, out_dir and str(out_dir), frames, opset, parts, verify, trt, name,
+                       int8_weights=int8_weights)  # fmt: skip
     result = export_checkpoint(checkpoint, cfg, RichTracker())
     out.print(_table(result))
     if openvino:

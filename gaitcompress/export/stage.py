@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.cpu_int8 import INT8_WEIGHTS
 from gaitcompress.export.onnx_export import (
     DEFAULT_OPSET,
     InputSpec,
@@ -55,6 +56,7 @@ class ExportConfig:
     name: str | None = None  # model variant of an OpenGait checkpoint (which carries no spec)
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap, in points
     data: dict[str, Any] | None = None  # the data section to verify on, instead of the checkpoint's recipe's
+    int8_weights: str = "auto"  # ort int8: signed | unsigned conv weights; auto = this CPU's exact, fast one (qdq)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -66,6 +68,11 @@ class ExportConfig:
         if self.frames < 1:
             raise GaitCompressError(f"--frames {self.frames} must be at least 1")
         check_opset(self.opset, self.format)
+        if self.int8_weights not in INT8_WEIGHTS:
+            raise GaitCompressError(
+                f"--int8-weights {self.int8_weights!r}",
+                f"use one of {', '.join(INT8_WEIGHTS)} (auto picks for this CPU)",
+            )
 
 
 @dataclass
@@ -197,7 +204,8 @@ def export_checkpoint(
     outputs = ("embeddings", "parts") if cfg.parts else ("embeddings",)
     with tracker.task(f"exporting {stem}.onnx", 1) as step:
         if qat:
-            onnx_path = export_qdq(model, out / f"{stem}.onnx", placement, spec, outputs, cfg.opset, meta)
+            onnx_path = export_qdq(model, out / f"{stem}.onnx", placement, spec, outputs, cfg.opset, meta,
+                                   int8_weights=cfg.int8_weights)  # fmt: skip
         else:
             onnx_path = export_onnx(model, out / f"{stem}.onnx", cfg.format, spec, outputs, cfg.opset, meta)
         step(1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.export.cpu_int8 import INT8_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ExportSection:
     verify: bool = True  # parity against PyTorch on real test sequences
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap between ONNX and PyTorch, in points
     opset: int = 17
+    int8_weights: str = "auto"  # ort int8 conv weights: signed | unsigned | auto (this CPU's; see export.qdq)
 
 
 @dataclass(frozen=True)
@@ -79,5 +81,9 @@ class PipelineRecipe:
                     f"{where}: {label} has neither a recipe nor a checkpoint",
                     "give it `recipe: <stage recipe>.yaml` (trained) or `checkpoint: <file>.pt` (scored as given)",
                 )
+        if self.export is not None and self.export.int8_weights not in INT8_WEIGHTS:
+            raise GaitCompressError(
+                f"{where}: export.int8_weights={self.export.int8_weights!r}", f"use one of {', '.join(INT8_WEIGHTS)}"
+            )
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")

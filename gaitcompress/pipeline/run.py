@@ -264,6 +264,7 @@ class PipelineRun:
         """ONNX of one model stage: FP32 (and FP16 if asked) for float models, INT8 QDQ for QAT ones.
 
         Verified on the data the stage was scored on, whose score is reused (each model is scored once)."""
+        from gaitcompress.export.cpu_int8 import int8_weights_for
         from gaitcompress.export.stage import ExportConfig, export_checkpoint
         from gaitcompress.results import read_results
 
@@ -271,14 +272,15 @@ class PipelineRun:
         stage = self.model_stage(model)
         qat = model.startswith("quant-")
         formats = ["int8"] if qat else [f for f in sec.formats if f != "int8"]
-        section = {**dataclasses.asdict(sec), "formats": formats}
+        weights = int8_weights_for(sec.int8_weights)  # resolved: the key says what the file holds, on any CPU
+        section = {**dataclasses.asdict(sec), "formats": formats, "int8_weights": weights}
         known = {k: v["mean"] for k, v in read_results(stage.metrics)["rows"][0]["metrics"].items()}
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
             files, parity = {}, {}
             for fmt in formats:
                 cfg = ExportConfig(format=fmt, out=str(folder), frames=sec.frames, opset=sec.opset, verify=sec.verify,
-                                   rank1_tol=sec.rank1_tol, data=stage.data)  # fmt: skip
+                                   rank1_tol=sec.rank1_tol, data=stage.data, int8_weights=weights)  # fmt: skip
                 result = export_checkpoint(stage.checkpoint, cfg, self.tracker, strict=False, known_metrics=known)
                 files[fmt] = str(result.onnx)
                 if result.parity is not None:

@@ -1,0 +1,31 @@
+"""Which int8 conv-weight encoding an `ort` INT8 graph should hold for a CPU (onnxruntime's integer conv kernels).
+
+Torch-free, so recipe checks and the device side can ask it too. See `export.qdq` (module docstring) for the two
+encodings; both hold the same values.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+
+from gaitcompress.results import cpu_flags
+
+INT8_WEIGHTS = ("auto", "signed", "unsigned")
+VNNI = ("avx512_vnni", "avx_vnni")
+
+
+def int8_weights_for(choice: str = "auto", flags: Sequence[str] | None = None, machine: str | None = None) -> str:
+    """`signed` or `unsigned` conv weights for an `ort` graph; `auto`: the exact and fast one on this CPU.
+
+    Unsigned only on x86 without VNNI (where the u8×s8 kernel saturates: measured on an AVX2 EPYC, rank-1 +0.83);
+    with VNNI the signed graph is exact and, at full GaitBase width, 2.5× faster (bench/results/avx512-vnni).
+    """
+    if choice not in INT8_WEIGHTS:
+        raise ValueError(f"int8_weights={choice!r}: use one of {', '.join(INT8_WEIGHTS)}")
+    if choice != "auto":
+        return choice
+    machine = (machine or platform.machine()).lower()
+    flags = cpu_flags() if flags is None else flags
+    x86 = machine in ("x86_64", "amd64", "i686", "x86")
+    return "unsigned" if x86 and not any(f in flags for f in VNNI) else "signed"
