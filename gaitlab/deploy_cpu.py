@@ -491,17 +491,16 @@ def _ms(lat: dict[str, Any] | None) -> str:
     return f"{lat['p50_ms']:.1f} ms ({lat['speedup']:.2f}×)"
 
 
-def _cpu_line(env: dict[str, Any]) -> str:
-    """What the measuring CPU's integer kernels are, from the flags recorded with the figures (not this machine's)."""
-    from gaitcompress.export.cpu_int8 import int8_weights_for
+def _cpu_line(env: dict[str, Any], gc_file: str) -> str:
+    """The measuring CPU (from the flags recorded with the figures) and the weight encoding the timed file holds."""
+    from gaitcompress.export.cpu_int8 import VNNI
+    from gaitcompress.export.onnx_export import read_metadata
 
-    flags = env.get("cpu_flags") or []
-    if int8_weights_for("auto", flags, "x86_64") == "signed":
-        return (f"- This CPU ({env.get('cpu', '?')}) has VNNI: the `ort` export holds int8 weights "
-                "(`--int8-weights auto`), onnxruntime's u8×s8 kernel, exact and fast here.")  # fmt: skip
-    return (f"- This CPU ({env.get('cpu', '?')}, no VNNI) runs int8 GEMMs with AVX2 instructions; the `ort` export "
-            "holds uint8 weights for the exact u8×u8 kernel: the issue's VNNI figures (3.7–4.2×) are not reachable "
-            "here; compare rows, not with the issue.")  # fmt: skip
+    vnni = any(f in (env.get("cpu_flags") or []) for f in VNNI)
+    unsigned = "unsigned_weights" in read_metadata(gc_file).get("passes", [])
+    held = "uint8 conv weights (u8×u8 kernel)" if unsigned else "int8 conv weights (u8×s8 kernel)"
+    kernels = "has VNNI" if vnni else "has no VNNI (int8 GEMMs in AVX2 instructions; u8×s8 saturates)"
+    return f"- This CPU ({env.get('cpu', '?')}) {kernels}; the timed gaitcompress `ort` file holds {held}."
 
 
 def _render(rows: list[dict[str, Any]], doc: dict[str, Any]) -> str:
@@ -570,7 +569,7 @@ def _notes(rows: list[dict[str, Any]], speeds: dict[int, Any], files: dict[str, 
         "- quantize_static and NNCF are calibrated on the same training batches at 32×22, then re-declared/reshaped to "
         "64×44 (same weights and scales). For `gaitbase` they are calibrated on random silhouettes.",
         "- No GPU was lent in this session: no CUDA rows (issue 20 item 5 not measured).",
-        _cpu_line(next(iter(speeds.values()))["environment"]),
+        _cpu_line(next(iter(speeds.values()))["environment"], files["gaitbase"]["ort-int8-gc"]),
         "- The machine is shared (2 cores, other agents): see each row's load_avg in the JSON.",
     ]
     return "\n".join(out)
