@@ -70,7 +70,7 @@ class ExportConfig:
         check_opset(self.opset, self.format)
         if self.int8_weights not in INT8_WEIGHTS:
             raise GaitCompressError(
-                f"--int8-weights {self.int8_weights!r}",
+                f"--int8-weights {self.int8_weights!r} is not an int8 weight encoding",
                 f"use one of {', '.join(INT8_WEIGHTS)} (auto picks for this CPU)",
             )
 

@@ -83,7 +83,8 @@ class PipelineRecipe:
                 )
         if self.export is not None and self.export.int8_weights not in INT8_WEIGHTS:
             raise GaitCompressError(
-                f"{where}: export.int8_weights={self.export.int8_weights!r}", f"use one of {', '.join(INT8_WEIGHTS)}"
+                f"{where}: export.int8_weights={self.export.int8_weights!r} is not an int8 weight encoding",
+                f"use one of {', '.join(INT8_WEIGHTS)}",
             )
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")
