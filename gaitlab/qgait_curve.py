@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     from gaitcompress.quant.qat import parse_quant_recipe
     from gaitcompress.recipe import load_recipe
     from gaitcompress.train.stage import dataset_info
+    from gaitlab.quant_table import fp32_row
 
     names = [n for n in args.methods.split(",") if n]
     curves = {n: run_curve(n, args) for n in names}
@@ -179,17 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     measured = all(d["measured"] for d in decision["methods"].values())
     decision["budget"] = max(budgets) if None not in budgets else None
     decision["basis"] = "measured: the later of the methods' flat points" if measured else "extrapolated"
-    teacher_metrics = Path(args.teacher) / "metrics.json"
-    fp32 = None
-    if teacher_metrics.is_file():
-        fp32 = json.loads(teacher_metrics.read_text())["rows"][0]["metrics"][METRIC]["mean"]
+    base = load_recipe(Path(args.recipes) / f"{names[0]}.yaml", [f"quant.checkpoint={args.teacher}"])
+    # the FP32 model scored as the curve's points are (same split, same clip length: QAT recipes score 16 frames,
+    # its own training run scored 30, which reads several points higher for no reason)
+    fp32 = fp32_row(base, args.teacher, [args.seed])["metrics"][METRIC]["mean"]
     rows = [
         {"method": f"{n}@{p['iteration']}", "label": f"{n}, {p['stage']} stage, iteration {p['iteration']}",
          "bits": "w4a4", "seeds": [args.seed],
          "metrics": {k: summarize([v]) for k, v in p.items() if k not in ("iteration", "stage")}}
         for n, ps in curves.items() for p in ps
     ]  # fmt: skip
-    base = load_recipe(Path(args.recipes) / f"{names[0]}.yaml", [f"quant.checkpoint={args.teacher}"])
     cfg = parse_quant_recipe(base)
     dataset = dataset_info(cfg.data, cfg.eval.split)
     spread_note = f"Spread: {args.spread:.2f}" + (f" ({args.spread_source})" if args.spread_source else "") + ".\n\n"
