@@ -1,7 +1,7 @@
 """Which int8 conv-weight encoding an `ort` INT8 graph should hold for a CPU (onnxruntime's integer conv kernels).
 
-Torch-free, so recipe checks and the device side can ask it too. See `export.qdq` (module docstring) for the two
-encodings; both hold the same values.
+Torch-free, so a pipeline recipe's check can ask it before any training. See `export.qdq` (module docstring) for
+the two encodings; both hold the same values.
 """
 
 from __future__ import annotations
@@ -9,10 +9,20 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 
+from gaitcompress.errors import GaitCompressError
 from gaitcompress.results import cpu_flags
 
 INT8_WEIGHTS = ("auto", "signed", "unsigned")
 VNNI = ("avx512_vnni", "avx_vnni")
+
+
+def check_int8_weights(choice: str, named: str) -> None:
+    """Refuse an unknown encoding, `named` as the user wrote it (`--int8-weights `, `recipe: export.int8_weights=`)."""
+    if choice not in INT8_WEIGHTS:
+        raise GaitCompressError(
+            f"{named}{choice!r} is not an int8 weight encoding",
+            f"use one of {', '.join(INT8_WEIGHTS)} (auto picks for this CPU)",
+        )
 
 
 def int8_weights_for(choice: str = "auto", flags: Sequence[str] | None = None, machine: str | None = None) -> str:

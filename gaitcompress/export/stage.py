@@ -22,7 +22,7 @@ from typing import Any
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.cpu_int8 import INT8_WEIGHTS
+from gaitcompress.export.cpu_int8 import check_int8_weights
 from gaitcompress.export.onnx_export import (
     DEFAULT_OPSET,
     InputSpec,
@@ -68,11 +68,7 @@ class ExportConfig:
         if self.frames < 1:
             raise GaitCompressError(f"--frames {self.frames} must be at least 1")
         check_opset(self.opset, self.format)
-        if self.int8_weights not in INT8_WEIGHTS:
-            raise GaitCompressError(
-                f"--int8-weights {self.int8_weights!r} is not an int8 weight encoding",
-                f"use one of {', '.join(INT8_WEIGHTS)} (auto picks for this CPU)",
-            )
+        check_int8_weights(self.int8_weights, "--int8-weights ")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.cpu_int8 import INT8_WEIGHTS
+from gaitcompress.export.cpu_int8 import check_int8_weights
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,7 @@ class PipelineRecipe:
                     f"{where}: {label} has neither a recipe nor a checkpoint",
                     "give it `recipe: <stage recipe>.yaml` (trained) or `checkpoint: <file>.pt` (scored as given)",
                 )
-        if self.export is not None and self.export.int8_weights not in INT8_WEIGHTS:
-            raise GaitCompressError(
-                f"{where}: export.int8_weights={self.export.int8_weights!r} is not an int8 weight encoding",
-                f"use one of {', '.join(INT8_WEIGHTS)}",
-            )
+        if self.export is not None:
+            check_int8_weights(self.export.int8_weights, f"{where}: export.int8_weights=")
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")
