@@ -193,10 +193,14 @@ def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any], recipe_cls: t
     return [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in NO_EFFECT]
 
 
+def frozen(keys: list[str]) -> list[str]:
+    """The keys under `FROZEN` (bar `MAY_CHANGE`): a run cannot be continued across a change of one."""
+    return [k for k in keys if any(k == f or k.startswith(f + ".") for f in FROZEN) and k not in MAY_CHANGE]
+
+
 def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], recipe_cls: type) -> list[str]:
-    """Keys under `FROZEN` that differ between two recipes: a run cannot be continued across them."""
-    return [k for k in differing_keys(old, new, recipe_cls)
-            if any(k == f or k.startswith(f + ".") for f in FROZEN) and k not in MAY_CHANGE]  # fmt: skip
+    """Keys under `FROZEN` that differ between two recipes."""
+    return frozen(differing_keys(old, new, recipe_cls))
 
 
 def _saved_checkpoints(run_dir: Path) -> list[Path]:
@@ -330,13 +334,12 @@ def run_seeds(
         done = finished(Path(one["run_dir"])) if reuse else None
         if done is not None:
             previous = yaml.safe_load((done.run_dir / RECIPE).read_text()) or {}
-            changed = changed_keys(previous, one, recipe_cls)
-            if changed:
+            stale = differing_keys(previous, one, recipe_cls)  # e.g. more iterations: continue, never reuse
+            if changed := frozen(stale):
                 raise GaitCompressError(
                     f"{done.run_dir} finished with another recipe ({', '.join(changed)} differ)",
                     "drop --resume/--reuse to be told how to start over, or pick a new run_dir=...",
                 )
-            stale = differing_keys(previous, one, recipe_cls)  # e.g. more iterations: continue, never reuse
             if stale:
                 log.info("seed %d: %s changed since %s finished: continuing it", seed, ", ".join(stale), done.run_dir)
                 done = None
