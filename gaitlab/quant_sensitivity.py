@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gaitcompress.quant.prepare import QConfig, quantize_model, quantizers, set_mode
+from gaitcompress.quant.prepare import QConfig, quantize_model, quantizers
 from gaitcompress.quant.quantizers import Quantizer
 
 
@@ -98,26 +98,6 @@ def sensitivity(fp32: nn.Module, qcfg: QConfig, batches: list[Any]) -> dict[str,
     return {"config": qcfg.tag, "method": qcfg.method, "init": qcfg.init, "full": full, "rows": rows}
 
 
-@torch.no_grad()
-def recalibrate_bn(qmodel: nn.Module, batches: list[Any]) -> nn.Module:
-    """A copy of a QAT model whose BatchNorm running statistics are re-estimated under hard rounding.
-
-    QGait's soft stage trains with the θ_k forward, so the running statistics it leaves describe the softly
-    quantized network while evaluation rounds hard; re-estimating them (cumulative average over `batches`, weights
-    and steps untouched) measures how much of the accuracy that mismatch costs.
-    """
-    model = copy.deepcopy(qmodel)
-    set_mode(model, "hard")
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average
-    model.train()
-    for b in batches:
-        model(b.sils, lengths=b.lengths)
-    return model.eval()
-
-
 def _load_any(run: str, cfg: Any) -> nn.Module:
     """A QAT checkpoint (file or run folder) as its fake-quantized model, else an FP32 checkpoint as a float model."""
     from gaitcompress import checkpoints as ckpt_io
@@ -130,6 +110,35 @@ def _load_any(run: str, cfg: Any) -> nn.Module:
         return load_quantized(run)
     except GaitCompressError:
         return load_checkpoint(ckpt_io.resolve_checkpoint(run), None, num_classes(cfg.data)).eval()
+
+
+def _score(model: nn.Module, cfg: Any) -> dict[str, float]:
+    """The recipe's evaluation (protocol, metric, split) of `model`."""
+    from gaitcompress.evaluation import evaluate_model
+
+    return evaluate_model(model, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric, split=cfg.eval.split).metrics
+
+
+def recal_scores(run: str, cfg: Any, counts: list[int]) -> dict[str, Any]:
+    """Rank-1 of a QAT run's model as trained, and after `quant.bn_reestimate` with each of `counts` batches.
+
+    The batches are the ones the quantize stage would use: the run's own seed's first training batches
+    (`gaitcompress.quant.bn_reestimate`), so a count chosen here reproduces in the stage.
+    """
+    from gaitcompress import checkpoints as ckpt_io
+    from gaitcompress.data import build_train_loader
+    from gaitcompress.quant.bn_reestimate import reestimate_bn
+
+    qmodel = _load_any(run, cfg)
+    seed = int(ckpt_io.load(ckpt_io.resolve_checkpoint(run)).get("recipe", {}).get("seed", cfg.seed))
+    out: dict[str, Any] = {"seed": seed, "before": _score(qmodel, cfg), "after": {}}
+    for n in counts:
+        model = copy.deepcopy(qmodel)
+        reestimate_bn(model, build_train_loader(cfg.data, seed=seed), n)
+        out["after"][str(n)] = _score(model, cfg)
+        print(f"{run}: {out['before']['mean@R1']:.2f} → {out['after'][str(n)]['mean@R1']:.2f} ({n} batches)",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return out
 
 
 def _batches(data_cfg: Any, n: int, seed: int) -> list[Any]:
@@ -155,7 +164,6 @@ CONFIGS: dict[str, dict[str, Any]] = {  # whole-model variants of --configs (QCo
 def main(argv: list[str] | None = None) -> None:
     from gaitcompress import checkpoints as ckpt_io
     from gaitcompress.data import num_classes
-    from gaitcompress.evaluation import evaluate_model
     from gaitcompress.models import load_checkpoint
     from gaitcompress.quant.qat import parse_quant_recipe
     from gaitcompress.recipe import load_recipe
@@ -168,40 +176,40 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init", default="mse")
     ap.add_argument("--batches", type=int, default=5, help="1 calibrates, the rest score")
     ap.add_argument("--configs", default="", help=f"whole-model variants to rank-1, of: {','.join(CONFIGS)}")
-    ap.add_argument("--recal", default="", help="comma-separated QAT run folders: rank-1 before/after recalibrate_bn")
-    ap.add_argument("--recal-batches", type=int, default=20)
+    ap.add_argument("--recal", default="", help="comma-separated QAT run folders: rank-1 before/after BN re-estimation")
+    ap.add_argument(
+        "--recal-batches", default="20", help="comma-separated batch counts of quant.bn_reestimate to score, e.g. 8,32"
+    )
+    ap.add_argument("--split", default="", help="eval.split of every score (val | test); default: the recipe's")
     ap.add_argument("--skip-per-quantizer", action="store_true", help="only --configs / --recal")
     ap.add_argument("--out", default="bench/results/qgait-sensitivity-synthgait")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    cfg = parse_quant_recipe(load_recipe(args.recipe, [f"quant.checkpoint={args.student}"]))
+    split = [f"eval.split={args.split}"] if args.split else []
+    cfg = parse_quant_recipe(load_recipe(args.recipe, [f"quant.checkpoint={args.student}", *split]))
     fp32 = load_checkpoint(ckpt_io.resolve_checkpoint(args.student), None, num_classes(cfg.data)).eval()
     batches = _batches(cfg.data, args.batches, cfg.seed)
     qcfg = QConfig.preset(args.preset, method=args.method, init=args.init)
     doc: dict[str, Any] = {"command": "python -m gaitlab.quant_sensitivity " + shlex.join(argv or sys.argv[1:])}
+    doc["split"] = cfg.eval.split
     if not args.skip_per_quantizer:
         doc["per_quantizer"] = sensitivity(fp32, qcfg, batches)
     doc["configs"] = {}
     names = [c for c in args.configs.split(",") if c]
     if names:
-        doc["configs"]["fp32"] = evaluate_model(fp32, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric).metrics
+        doc["configs"]["fp32"] = _score(fp32, cfg)
     for name in names:
         over = dict(CONFIGS[name])
         variant = QConfig.preset(over.pop("preset"), **{"init": args.init, **over})
         qmodel = calibrated(fp32, variant, batches[0])
-        res = evaluate_model(qmodel, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric)
+        res = _score(qmodel, cfg)
         err = relative_error(embeddings(qmodel, batches[1:]), embeddings(fp32, batches[1:]))
-        doc["configs"][name] = {**res.metrics, "emb_err": err}
-        print(f"{name}: mean@R1 {res.metrics['mean@R1']:.2f} err {err:.3f}", file=sys.stderr, flush=True)
+        doc["configs"][name] = {**res, "emb_err": err}
+        print(f"{name}: mean@R1 {res['mean@R1']:.2f} err {err:.3f}", file=sys.stderr, flush=True)
     doc["recal"] = {}
-    if args.recal:
-        more = _batches(cfg.data, args.recal_batches, cfg.seed + 1)
+    counts = [int(n) for n in args.recal_batches.split(",")]
     for run in filter(None, args.recal.split(",")):
-        qmodel = _load_any(run, cfg)
-        before = evaluate_model(qmodel, cfg.data, cfg.eval.protocol, metric=cfg.eval.metric).metrics
-        after = evaluate_model(recalibrate_bn(qmodel, more), cfg.data, cfg.eval.protocol, metric=cfg.eval.metric)
-        doc["recal"][run] = {"before": before, "after": after.metrics}
-        print(f"{run}: {before['mean@R1']:.2f} → {after.metrics['mean@R1']:.2f}", file=sys.stderr, flush=True)
+        doc["recal"][run] = recal_scores(run, cfg, counts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
@@ -230,9 +238,13 @@ def render(doc: dict[str, Any]) -> str:
             r1 = " | ".join(f"{m[k]:.2f}" for k in ("NM@R1", "BG@R1", "CL@R1", "mean@R1"))
             lines.append(f"| {name} | {r1} | {m['emb_err']:.3f} |" if "emb_err" in m else f"| {name} | {r1} | 0 |")
     if doc.get("recal"):
-        lines += ["", "| QAT run | mean@R1 as trained | after BN recalibration (hard rounding) |", "|---|---|---|"]
+        counts = list(next(iter(doc["recal"].values()))["after"])
+        head = " | ".join(f"BN re-estimated, {n} batches" for n in counts)
+        lines += ["", f"mean@R1 on the {doc.get('split') or 'recipe'} split.", ""]
+        lines += [f"| QAT run | as trained | {head} |", "|---|---|" + "---|" * len(counts)]
         for run, r in doc["recal"].items():
-            lines.append(f"| {run} | {r['before']['mean@R1']:.2f} | {r['after']['mean@R1']:.2f} |")
+            after = " | ".join(f"{r['after'][n]['mean@R1']:.2f}" for n in counts)
+            lines.append(f"| {run} | {r['before']['mean@R1']:.2f} | {after} |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,9 +9,12 @@
       soft_k: {schedule: grow, start: 1, increment: 0.2, every: 100, threshold: 5}
       terms:                                      # distillation from the FP32 model (gaitcompress.distill terms)
         - {loss: idd, student: embeddings, weight: 1.0}
+      bn_reestimate: 0                            # training batches for BatchNorm re-estimation after the stages
 
 Stage 1 trains the fake-quantized model with the straight-through estimator (+ the terms); stage 2 fine-tunes it
-with the soft quantizer while a per-iteration callback grows k. The model is always evaluated in eval mode, i.e.
+with the soft quantizer while a per-iteration callback grows k. With `bn_reestimate: N`, the BatchNorm running
+statistics are then recomputed on N training batches under hard rounding (`gaitcompress.quant.bn_reestimate`) and
+the model is scored again (the row keeps the score before it). The model is always evaluated in eval mode, i.e.
 with hard round-half-to-even quantization — what deploys. Run folder: `stage1/`, `stage2/` (the engine's
 checkpoints and logs of each stage), `final.pt` (`kind: 'qat'`, the `qconfig`, loadable by `load_quantized`),
 `recipe.yaml`, `metrics.json` (DESIGN §15, with `bits` and `cost.bitops`), `eval.json`.
@@ -38,6 +41,7 @@ from gaitcompress.errors import GaitCompressError
 from gaitcompress.harness import Run, SeedRuns, StageResult, run_seeds, run_stage
 from gaitcompress.models import load_checkpoint
 from gaitcompress.progress import NULL, Tracker
+from gaitcompress.quant.bn_reestimate import reestimate_bn
 from gaitcompress.quant.cost import bitops_report
 from gaitcompress.quant.prepare import QConfig, quantize_model, set_mode
 from gaitcompress.quant.qmodel import save_quantized
@@ -72,6 +76,7 @@ class QuantSection:
     soft_k: SoftKConfig = field(default_factory=SoftKConfig)
     terms: tuple[TermConfig, ...] = ()
     float_control: bool = False  # train the FP32 model itself with these stages, no quantizers (see _quantize)
+    bn_reestimate: int = 0  # training batches to re-estimate BatchNorm statistics on after the stages; 0 = off
 
     def qconfig(self) -> QConfig:
         return QConfig.preset(
@@ -107,6 +112,11 @@ def parse_quant_recipe(recipe: dict[str, Any]) -> QuantRecipe:
     where = cfg.source or "recipe"
     if not cfg.quant.checkpoint:
         raise GaitCompressError(f"{where}: quant.checkpoint is not set", "point it at an FP32 checkpoint or run folder")
+    if cfg.quant.bn_reestimate < 0:
+        raise GaitCompressError(
+            f"{where}: quant.bn_reestimate={cfg.quant.bn_reestimate}", "give a number of batches (0 = off)",
+            key="quant.bn_reestimate",
+        )  # fmt: skip
     if cfg.quant.stage1.iterations + cfg.quant.stage2.iterations < 1:
         raise GaitCompressError(
             f"{where}: no QAT iterations",
@@ -158,6 +168,12 @@ def _quantize(run: Run) -> StageResult:
         module, qmodel, loader, run.run_dir, cfg, ctx=ctx, eval_fn=evaluator, tracker=run.tracker,
         meta={"recipe": run.recipe, "kind": "qat"}, resume=run.resume,
     )  # fmt: skip
+    before = None
+    if cfg.quant.bn_reestimate:
+        before = metrics
+        batches = build_train_loader(cfg.data, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
+        reestimate_bn(qmodel, batches, cfg.quant.bn_reestimate, ctx.device, run.tracker)
+        metrics = evaluator(qmodel) if ctx.is_main else metrics
     wall = time.perf_counter() - tic
     frames = cfg.data.train_frames
     cost = bitops_report(qmodel, frames, tuple(cfg.data.input_size)).as_cost()
@@ -176,6 +192,9 @@ def _quantize(run: Run) -> StageResult:
             "wall_s": round(wall, 1),
         },
     }
+    if before is not None:
+        scores = {k: summarize([v]) for k, v in before.items()}
+        row["bn_reestimate"] = {"batches": cfg.quant.bn_reestimate, "before": scores}
     doc = make_results(cfg.name, [row], dataset_info(cfg.data, cfg.eval.split), run.command)
     if ctx.is_main and not cfg.quant.float_control:  # the control's weights: stage*/final.pt (an FP32 checkpoint)
         save_quantized(qmodel, qcfg, run.run_dir / "final.pt", recipe=run.recipe, metrics=metrics)
@@ -247,6 +266,8 @@ def _label(cfg: QuantRecipe) -> str:
         parts.append(f"soft {q.stage2.iterations} it ({sched}{fwd}{lr})")
     if q.terms:
         parts.append(" + ".join(f"{t.weight:g}·{t.loss}" for t in q.terms))
+    if q.bn_reestimate:
+        parts.append(f"BN re-estimated on {q.bn_reestimate} batches")
     return ", ".join(parts)
 
 
