@@ -63,7 +63,7 @@ def test_stage_recipes_wiring_and_shared_overrides(tmp_path):
     quant = run.stage_recipe(2, "quant-qgait8", {"quant.checkpoint": "s.pt"})
     assert quant["quant"] == {"checkpoint": "s.pt", "preset": "w4a4"}
     assert run.stage_names() == ["teacher", "student", "quant-qgait8", "export-teacher", "export-student",
-                                 "export-quant-qgait8", "bench"]  # fmt: skip
+                                 "export-quant-qgait8", "export-deploy", "bench"]  # fmt: skip
 
 
 def test_a_mistyped_pipeline_wide_section_is_an_error(tmp_path):

@@ -102,3 +102,31 @@ def test_report_of_a_run_without_bench_ranks_by_bitops(tmp_path):
     assert rec["by"] == "bitops" and rec["stage"] == "quant-qgait8"
     doc = write_report(rows, DATASET, Path(tmp_path) / "report", "no-bench")
     assert not (Path(tmp_path) / "report" / "latency.png").exists() and doc["recommended"]["stage"] == "quant-qgait8"
+
+
+def test_deployment_size_latency_ranks_and_prints_at_80_columns(tmp_path):
+    """With a deployment-size bench, each row carries `latency_deploy`, the reference sits in the `deploy` block,
+    the recommendation is by the deployment-size p50, and both tables read at 80 columns."""
+    from gaitcompress.commands.pipeline import deploy_table
+    from gaitcompress.pipeline.report import deploy_block
+
+    rows = _rows()
+    at = {"teacher": 40.0, "student": 12.0, "quant-qgait8": 9.0, "quant-qgait4": 9.5, "quant-lsq8": 5.0}
+    timed = [{"method": m, "latency": {"backend": "ort-cpu", "batch": 1, "frames": 30, "input": [64, 44],
+                                       "p50_ms": ms}} for m, ms in [*at.items(), ("gaitbase", 400.0)]]  # fmt: skip
+    for row in rows:
+        row["latency_deploy"] = next(t["latency"] for t in timed if t["method"] == row["stage"])
+    rows[2]["latency"]["p50_ms"] = 1.0  # fastest at the training size; not at the deployment size
+    deploy = deploy_block({t["method"]: t["latency"] for t in timed}, "gaitbase")
+    doc = write_report(rows, DATASET, tmp_path / "report", "pipeline-test", deploy=deploy, tolerance=5.0)
+    assert doc["recommended"]["stage"] == "quant-lsq8" and doc["recommended"]["at"] == [64, 44]
+    assert "ms p50 at 64×44" in (tmp_path / "report" / "report.md").read_text()
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "Latency at deployment size (64×44, 30 frames, batch 1, ort-cpu" in md
+    assert "| quant-qgait8 | w8a8 | 9.00 | 0.23 | 0.02 |" in md
+    assert "| gaitbase (untrained) | fp32 | 400.00 | 10.00 | 1.00 |" in md
+    console = Console(width=80, record=True, color_system=None)
+    console.print(deploy_table(json.loads((tmp_path / "report" / "report.json").read_text())))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text, text
+    assert "× gaitbase" in text and "gaitbase (untrained)" in text

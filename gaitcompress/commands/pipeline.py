@@ -58,12 +58,19 @@ def pipeline(
         except KeyboardInterrupt:  # between stages, or in export / bench
             raise RunInterrupted("interrupted", hint) from None
     doc = run.report(command)
-    out.print(summary_table(doc))
+    print_tables(doc)
     console.print(f"report: {run.run_dir / 'report' / 'report.md'}", markup=False, highlight=False)
     for failure in run.parity_failures:
         console.print(f"[bold red]parity failed:[/] {failure}", highlight=False)
     if run.parity_failures and not allow_parity_failure:
         raise typer.Exit(1)
+
+
+def print_tables(doc: dict) -> None:
+    """The report's terminal view: the summary table, then latency at deployment size when it was timed."""
+    out.print(summary_table(doc))
+    if doc.get("deploy"):
+        out.print(deploy_table(doc))
 
 
 def summary_table(doc: dict) -> Table:
@@ -98,5 +105,21 @@ def summary_table(doc: dict) -> Table:
     caption = [f"{short} = {metric} (%), PyTorch and as deployed in onnxruntime; MB = the benchmarked ONNX file",
                recommendation_text(doc.get("recommended")), *notes]  # fmt: skip
     table.caption = "\n".join(caption)
+    table.caption_justify = "left"
+    return table
+
+
+def deploy_table(doc: dict) -> Table:
+    """Latency at the size users deploy (the same weights re-exported), with the untrained full-width reference."""
+    from gaitcompress.pipeline.report import deploy_caption, deploy_rows
+
+    ref = (doc["deploy"].get("reference") or {}).get("name") or "reference"
+    table = Table(title="latency at deployment size", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("model", "bits", "p50 ms", "× teacher", f"× {ref}"):
+        table.add_column(col, justify="left" if col in ("model", "bits") else "right", no_wrap=True)
+    for model, bits, p50, to_teacher, to_ref in deploy_rows(doc):
+        ratios = [f"{x:.2f}" if x is not None else "" for x in (to_teacher, to_ref)]
+        table.add_row(model, bits, f"{p50:.2f}", *ratios)
+    table.caption = deploy_caption(doc)
     table.caption_justify = "left"
     return table

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gaitcompress.commands._common import console, out
+from gaitcompress.commands._common import console
 
 RunDirArg = Annotated[
     Path, typer.Argument(help="A pipeline run folder (or its report/ folder, or report.json).", show_default=False)
@@ -23,7 +23,7 @@ def report(run_dir: RunDirArg, tolerance: TolOpt = None) -> None:
 
     Example: [b]gaitcompress report runs/pipeline/synthgait-quick --tolerance 2[/]
     """
-    from gaitcompress.commands.pipeline import summary_table
+    from gaitcompress.commands.pipeline import print_tables
     from gaitcompress.pipeline.report import recommend
     from gaitcompress.results import read_results
 
@@ -31,7 +31,7 @@ def report(run_dir: RunDirArg, tolerance: TolOpt = None) -> None:
     doc = read_results(path)
     if tolerance is not None:
         doc["recommended"] = recommend(doc["rows"], tolerance)
-    out.print(summary_table(doc))
+    print_tables(doc)
     console.print(f"report: {path.with_suffix('.md')}", markup=False, highlight=False)
 
 

@@ -8,7 +8,7 @@
     student: {recipe: distill_gaitkd.yaml}
     quantize: [{recipe: quant_qgait8.yaml}, {recipe: quant_qgait4.yaml}]
     export: {formats: [fp32, int8], placement: ort, frames: 30, verify: true}
-    bench: {backends: [ort-cpu], frames: 30, rounds: 20}
+    bench: {backends: [ort-cpu], frames: 30, rounds: 20}   # deploy_size: [64, 44], deploy_reference: gaitbase
 
 Stage recipe paths are relative to the pipeline recipe. Every stage runs in `<run_dir>/<stage>`; the pipeline
 wires each stage's input to the previous stage's output (teacher → `distill.teachers`, student → `quant.checkpoint`).
@@ -49,6 +49,11 @@ class BenchSection:
     rounds: int = 20
     warmup: int = 3
     threads: int = 0
+    # every model is also exported and timed at the size users deploy (None: only the training size), beside
+    # an untrained full-width model as the reference a user would otherwise ship (None: no reference row)
+    deploy_size: tuple[int, int] | None = (64, 44)
+    deploy_frames: int = 30
+    deploy_reference: str | None = "gaitbase"
 
 
 @dataclass(frozen=True)

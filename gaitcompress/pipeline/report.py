@@ -2,11 +2,14 @@
 
 Rows come from each stage's own `metrics.json` (so the report never recomputes accuracy), cost from
 `quant.cost.bitops_report` on the saved model (BitOPs = MACs for FP32 layers), file sizes from the exports,
-and latency from the bench stage. The JSON is the shared results form, so `gaitcompress gate` can check it.
+and latency from the bench stage: at the training size (`latency`) and, when the pipeline exports at the size users
+deploy, there too (`latency_deploy`, with the untrained full-width reference model's in the document's `deploy`
+block). The JSON is the shared results form, so `gaitcompress gate` can check it.
 
 One name per model everywhere (terminal, report.md, plots): the stage name (`teacher`, `student`,
 `quant-qgait8`, …); each row's `method` stays the results-form method name (`gaitkd`, `qgait8`), which the gate
-matches on. The report recommends a model: the fastest (bench p50; BitOPs without a bench stage) whose deployed
+matches on. The report recommends a model: the fastest (bench p50 at deployment size where measured, else at the
+training size; BitOPs without a bench stage) whose deployed
 accuracy — the exported graph's in onnxruntime, PyTorch's where there is no verified export — is within
 `tolerance` points of the teacher's and whose export passed parity. The tolerance is the pipeline recipe's
 `report: {tolerance: …}` when it has one (read from the run folder's `pipeline.yaml`), else `TOLERANCE`.
@@ -69,12 +72,49 @@ def stage_rows(
     return rows
 
 
-def attach_latency(rows: list[dict[str, Any]], latency_rows: Sequence[Mapping[str, Any]]) -> None:
-    """Give each model row the bench latency measured for the same stage name."""
+def attach_latency(
+    rows: list[dict[str, Any]], latency_rows: Sequence[Mapping[str, Any]], key: str = "latency"
+) -> dict[str, Mapping[str, Any]]:
+    """Give each model row, as `row[key]`, the bench latency measured for the same stage name; returns every bench
+    row's latency by name (a bench may time models that are not stages: the deployment-size reference)."""
     by_name = {r["method"]: r["latency"] for r in latency_rows}
     for row in rows:
         if row["stage"] in by_name:
-            row["latency"] = by_name[row["stage"]]
+            row[key] = by_name[row["stage"]]
+    return by_name
+
+
+def deploy_block(latency: Mapping[str, Mapping[str, Any]], reference: str | None) -> dict[str, Any] | None:
+    """The report's `deploy` block: the deployment size, frames and backend, and the reference model's latency."""
+    first = next(iter(latency.values()), None)
+    if first is None:
+        return None
+    ref = latency.get(reference) if reference else None
+    block = {k: first.get(k) for k in ("input", "frames", "batch", "backend")}
+    block["reference"] = {"name": reference, "bits": "fp32", "latency": ref} if ref else None
+    return block
+
+
+def deploy_rows(doc: Mapping[str, Any]) -> list[tuple[str, str, float, float | None, float | None]]:
+    """(model, bits, p50 ms, × teacher, × reference) at deployment size: every timed row, then the reference."""
+    deploy = doc.get("deploy") or {}
+    ref = (deploy.get("reference") or {}).get("latency")
+    timed = [(name(r), str(r.get("bits", "")), r["latency_deploy"]["p50_ms"]) for r in doc["rows"]
+             if "latency_deploy" in r]  # fmt: skip
+    teacher = next((p50 for model, _, p50 in timed if model == REFERENCE), None)
+    out = []
+    if ref is not None:
+        timed.append((f"{deploy['reference']['name']} (untrained)", "fp32", ref["p50_ms"]))
+    for model, bits, p50 in timed:
+        out.append((model, bits, p50, p50 / teacher if teacher else None, p50 / ref["p50_ms"] if ref else None))
+    return out
+
+
+def deploy_caption(doc: Mapping[str, Any]) -> str:
+    """What the deployment-size table measured, in one line."""
+    d = doc.get("deploy") or {}
+    size = "×".join(map(str, d.get("input") or [])) or "?"
+    return f"{size}, {d.get('frames')} frames, batch {d.get('batch')}, {d.get('backend')}, same weights as above"
 
 
 def name(row: Mapping[str, Any]) -> str:
@@ -139,11 +179,11 @@ def recommend(rows: Sequence[Mapping[str, Any]], tolerance: float = TOLERANCE) -
     ref_acc = deployed(ref, metric) if ref else None
     if ref_acc is None:
         return None
-    timed = all("latency" in r for r in rows)
+    timing = next((k for k in ("latency_deploy", "latency") if all(k in r for r in rows)), None)
     ok = [r for r in rows if (deployed(r, metric) or -math.inf) >= ref_acc - tolerance and parity_ok(r) is not False]
 
     def speed(r: Mapping[str, Any]) -> float:
-        return float(r["latency"]["p50_ms"]) if timed else float(r.get("cost", {}).get("bitops", math.inf))
+        return float(r[timing]["p50_ms"]) if timing else float(r.get("cost", {}).get("bitops", math.inf))
 
     best = min(ok, key=speed) if ok else ref
     return {
@@ -153,7 +193,8 @@ def recommend(rows: Sequence[Mapping[str, Any]], tolerance: float = TOLERANCE) -
         "deployed": deployed(best, metric),
         "reference": {"stage": name(ref), "deployed": ref_acc},
         "tolerance": tolerance,
-        "by": "p50_ms" if timed else "bitops",
+        "by": "p50_ms" if timing else "bitops",
+        "at": list(best[timing].get("input") or []) if timing else None,  # the input size the latency was timed at
         "speed": speed(best),
         "onnx": next(iter((best.get("exports") or {}).values()), None),
         "within": bool(ok),
@@ -168,7 +209,8 @@ def recommendation_text(rec: Mapping[str, Any] | None) -> str:
     if not rec["within"]:
         return (f"recommended: {ref['stage']} — no model is within {rec['tolerance']:g} points of its "
                 f"{rec['metric']} {ref['deployed']:.1f} with parity")  # fmt: skip
-    by = f"{rec['speed']:.2f} ms p50" if rec["by"] == "p50_ms" else f"{rec['speed'] / 1e9:.3g} GBitOPs"
+    at = f" at {'×'.join(map(str, rec['at']))}" if rec.get("at") else ""
+    by = f"{rec['speed']:.2f} ms p50{at}" if rec["by"] == "p50_ms" else f"{rec['speed'] / 1e9:.3g} GBitOPs"
     return (
         f"recommended: {rec['stage']} ({by}, deployed {rec['metric']} {rec['deployed']:.1f} vs {ref['stage']} "
         f"{ref['deployed']:.1f}, tolerance {rec['tolerance']:g}): {rec['onnx'] or 'no ONNX'}"
@@ -208,6 +250,12 @@ def render_report(doc: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
             f"{c.get('macs', 0) / 1e9:.3f}", f"{c.get('bitops', 0) / 1e9:.3f}", f"{c.get('params', 0) / 1e6:.3f}",
             files, f"{lat['p50_ms']:.2f}" if lat else "", f"{ratio:.2f}" if ratio is not None else "",
         ]) + " |")  # fmt: skip
+    if doc.get("deploy"):
+        head = "| model | bits | p50 ms | × teacher | × reference |"
+        lines += ["", f"Latency at deployment size ({deploy_caption(doc)}):", "", head, "|---|---|---|---|---|"]
+        for model, bits, p50, to_teacher, to_ref in deploy_rows(doc):
+            ratios = [f"{x:.2f}" if x is not None else "" for x in (to_teacher, to_ref)]
+            lines.append(f"| {model} | {bits} | {p50:.2f} | {' | '.join(ratios)} |")
     lines += ["", f"**{recommendation_text(doc.get('recommended'))}**", "", *notes]
     if plots:
         lines += ["", *(f"![{p.stem}]({p.name})" for p in plots)]
@@ -241,10 +289,12 @@ def write_report(
     title: str,
     command: str | None = None,
     tolerance: float | None = None,
+    deploy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`report.json` + `report.md` and PNG plots in `folder` (the run folder's `report/`); returns the document.
 
-    `tolerance` defaults to the pipeline recipe's `report.tolerance`, else `TOLERANCE`.
+    `tolerance` defaults to the pipeline recipe's `report.tolerance`, else `TOLERANCE`; `deploy` is the
+    deployment-size block (`deploy_block`) when the bench timed one.
     """
     folder = Path(folder)
     tol = tolerance if tolerance is not None else recipe_tolerance(folder.parent)
@@ -255,6 +305,8 @@ def write_report(
         if notes:
             row["notes"] = notes
     doc = make_results(title, rows, dataset, command)
+    if deploy:
+        doc["deploy"] = dict(deploy)
     doc["recommended"] = recommend(rows, tol)
     write_results(doc, folder / "report.json")
     plots = _plots(rows, dataset, folder, title)

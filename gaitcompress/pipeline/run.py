@@ -1,6 +1,7 @@
 """Run the pipeline: each stage's recipe resolved once, keyed, skipped when done, resumed when interrupted.
 
-Stage order: teacher → student (GaitKD) → each QAT preset → export → bench → report. Every stage's key
+Stage order: teacher → student (GaitKD) → each QAT preset → export → export at deployment size → bench →
+report. Every stage's key
 covers its resolved recipe and the keys of the stages it reads from (`cache.stage_key`), so editing one
 stage re-runs it and everything downstream, and nothing upstream. A stage whose recorded outputs are gone
 from disk is not up to date: it runs again. `redo` names a stage to re-run, with everything after it.
@@ -67,7 +68,7 @@ def _final(folder: Path) -> str:
 
 def _files(outputs: Mapping[str, Any]) -> list[Path]:
     """The files a stage's outputs point at (what must still exist for it to count as done)."""
-    paths = [outputs[k] for k in ("checkpoint", "metrics", "latency") if outputs.get(k)]
+    paths = [outputs[k] for k in ("checkpoint", "metrics", "latency", "latency_deploy") if outputs.get(k)]
     paths += list((outputs.get("onnx") or {}).values())
     return [Path(p) for p in paths]
 
@@ -296,23 +297,60 @@ class PipelineRun:
             if fmt != "fused" and not check["passed"]:
                 self.parity_failures.append(f"{model} {fmt}: {check['reason']}")
 
+    def export_deploy(self, models: list[str]) -> None:
+        """Every model stage exported again at `bench.deploy_size` (the weights do not depend on the input size),
+        plus the untrained `bench.deploy_reference` model: latency where users deploy (export.deploy_size)."""
+        from gaitcompress.export.cpu_int8 import int8_weights_for
+        from gaitcompress.export.deploy_size import export_at_size, export_reference
+
+        sec, opset = self.cfg.bench, self.cfg.export.opset
+        size, frames, reference = tuple(sec.deploy_size), sec.deploy_frames, sec.deploy_reference
+        weights = int8_weights_for(self.cfg.export.int8_weights)
+        section = {"size": list(size), "frames": frames, "reference": reference, "opset": opset,
+                   "int8_weights": weights}  # fmt: skip
+
+        def fn(folder: Path, resume: bool) -> dict[str, Any]:
+            files = {}
+            with self.tracker.task(f"exports at {size[0]}×{size[1]}", total=len(models) + bool(reference)) as step:
+                for m in models:
+                    out = folder / f"{m}.onnx"
+                    files[m] = str(export_at_size(self.model_stage(m).checkpoint, out, size, frames, opset=opset,
+                                                  int8_weights=weights))  # fmt: skip
+                    step(1)
+                if reference:
+                    out = folder / f"{reference}.onnx"
+                    files[reference] = str(export_reference(reference, out, size, frames, opset))
+                    step(1)
+            return {"onnx": files}
+
+        self.stage("export-deploy", section, models, fn)
+
     def bench(self, models: list[str]) -> None:
-        """Interleaved onnxruntime latency of every exported model (the first format of each)."""
+        """Interleaved onnxruntime latency of every exported model (the first format of each) at its training size,
+        then, in a second interleaved run, of the deployment-size exports (ratios to the teacher in each)."""
         from gaitcompress.bench.latency import BenchSpec, run_bench
         from gaitcompress.bench.report import write_bench
 
         sec = self.cfg.bench
         files = {m: next(iter(self.outputs[f"export-{m}"]["onnx"].values())) for m in models}
-        section = {"files": files, **{k: getattr(sec, k) for k in ("backends", "frames", "batch", "rounds")}}
+        deploy = (self.outputs.get("export-deploy") or {}).get("onnx") or {}
+        section = {"files": files, "deploy": deploy,
+                   **{k: getattr(sec, k) for k in ("backends", "frames", "batch", "rounds")}}  # fmt: skip
+        upstream = [f"export-{m}" for m in models] + (["export-deploy"] if deploy else [])
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
             spec = BenchSpec(files, sec.backends, (sec.batch,), (sec.frames,), self.input_size(), sec.rounds,
                              sec.warmup, sec.threads, reference=models[0])  # fmt: skip
-            rows = run_bench(spec, self.tracker)
-            write_bench(rows, spec, folder / "latency.json")
-            return {"latency": str(folder / "latency.json")}
+            write_bench(run_bench(spec, self.tracker), spec, folder / "latency.json")
+            outputs = {"latency": str(folder / "latency.json")}
+            if deploy:
+                size = tuple(sec.deploy_size)
+                spec = dataclasses.replace(spec, models=deploy, frames=(sec.deploy_frames,), size=size)
+                write_bench(run_bench(spec, self.tracker), spec, folder / "latency_deploy.json")
+                outputs["latency_deploy"] = str(folder / "latency_deploy.json")
+            return outputs
 
-        self.stage("bench", section, [f"export-{m}" for m in models], fn)
+        self.stage("bench", section, upstream, fn)
 
     def input_size(self) -> tuple[int, int]:
         """The models' input size: the teacher stage's data section (every stage reads the same data)."""
@@ -342,6 +380,8 @@ class PipelineRun:
             for model in models:
                 self.export(model)
             if self.cfg.bench is not None:
+                if self.cfg.bench.deploy_size is not None:
+                    self.export_deploy(models)
                 self.bench(models)
         return self.outputs
 
@@ -360,19 +400,25 @@ class PipelineRun:
         quant = [f"quant-{self._quant_method(i)}" for i in range(len(self.recipes) - first_quant)]
         models = ["teacher", *(["student"] if self.cfg.student else []), *quant]
         exports = [f"export-{m}" for m in models] if self.cfg.export else []
-        return models + exports + (["bench"] if self.cfg.export and self.cfg.bench else [])
+        bench = self.cfg.bench if self.cfg.export else None
+        deploy = ["export-deploy"] if bench is not None and bench.deploy_size is not None else []
+        return models + exports + deploy + (["bench"] if bench is not None else [])
 
     def report(self, command: str | None = None) -> dict[str, Any]:
         """Write `report/report.{json,md}` and plots from the stage outputs; returns the results document."""
-        from gaitcompress.pipeline.report import attach_latency, stage_rows, write_report
+        from gaitcompress.pipeline.report import attach_latency, deploy_block, stage_rows, write_report
         from gaitcompress.results import read_results, summarize
 
         frames = self.cfg.export.frames if self.cfg.export else 30
         outputs = {m: {**self.outputs[m], "exports": self.outputs.get(f"export-{m}", {}).get("onnx", {})}
                    for m in self.models}  # fmt: skip
         rows = stage_rows(outputs, self.models, frames, self.input_size())
+        deploy = None
         if "bench" in self.outputs:
             attach_latency(rows, read_results(self.outputs["bench"]["latency"])["rows"])
+            if self.outputs["bench"].get("latency_deploy"):
+                timed = read_results(self.outputs["bench"]["latency_deploy"])["rows"]
+                deploy = deploy_block(attach_latency(rows, timed, "latency_deploy"), self.cfg.bench.deploy_reference)
         for row in rows:
             parity = self.outputs.get(f"export-{row['stage']}", {}).get("parity") or {}
             for fmt, check in parity.items():
@@ -386,7 +432,7 @@ class PipelineRun:
                 row["fused"] = parity["fused"]
         first = read_results(self.outputs["teacher"]["metrics"])
         return write_report(rows, first["dataset"], self.run_dir / "report", self.cfg.name, command,
-                            tolerance=self.cfg.report.tolerance)  # fmt: skip
+                            tolerance=self.cfg.report.tolerance, deploy=deploy)  # fmt: skip
 
 
 def run_pipeline(
