@@ -212,8 +212,37 @@ def main(argv: list[str] | None = None) -> None:
         doc["recal"][run] = recal_scores(run, cfg, counts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if doc["recal"] and "per_quantizer" not in doc and not doc["configs"]:  # a re-estimation table: §15 rows
+        from gaitcompress.results import write_results
+        from gaitcompress.train.stage import dataset_info
+
+        write_results(recal_results(doc, out.name, dataset_info(cfg.data, cfg.eval.split)), out.with_suffix(".json"))
+        return
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
     out.with_suffix(".md").write_text(render(doc))
+
+
+def recal_results(doc: dict[str, Any], name: str, dataset: dict[str, Any]) -> dict[str, Any]:
+    """`--recal` scores as a results document (DESIGN §15): one row per QAT row folder (the `seed*` runs' parent)
+    and batch count, the row as trained first; mean ± std over its seeds."""
+    from gaitcompress.results import make_results, summarize
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run, scores in doc["recal"].items():
+        path = Path(run)
+        groups.setdefault(path.parent.name if path.name.startswith("seed") else path.name, []).append(scores)
+    rows = []
+    for group, runs in groups.items():
+        for n in ["", *runs[0]["after"]]:
+            per = [r["after"][n] if n else r["before"] for r in runs]
+            keys = [k for k in per[0] if all(k in m for m in per)]
+            rows.append({
+                "method": group.removeprefix("quant_") + (f"-bnre{n}" if n else ""),
+                "label": f"{group}, BN re-estimated on {n} batches" if n else f"{group} as trained",
+                "seeds": [r["seed"] for r in runs],
+                "metrics": {k: summarize([m[k] for m in per]) for k in keys},
+            })  # fmt: skip
+    return make_results(name, rows, dataset, doc["command"])
 
 
 def render(doc: dict[str, Any]) -> str:

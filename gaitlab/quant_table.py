@@ -47,6 +47,8 @@ OPTIONAL = (  # further ablations and diagnoses, run only when named in --only
     "quant_lsq4_fl8",
     "quant_qgait4_fl8",
     "quant_fp32ft",
+    "quant_lsq4_bnre",
+    "quant_qgait4_bnre",
 )
 
 

@@ -57,3 +57,16 @@ def test_sensitivity_rows(model):
     assert all(r["only"] >= 0 and r["all_but"] >= 0 for r in rows.values())
     assert rows["FCs.weight_quant"]["clip"] is None and rows["FCs.input_quant"]["clip"] is not None
     assert out["full"] > 0
+
+
+def test_recal_scores_become_one_row_per_qat_row_and_batch_count():
+    from gaitlab.quant_sensitivity import recal_results
+
+    def run(seed, before, after):
+        return {"seed": seed, "before": {"mean@R1": before}, "after": {"8": {"mean@R1": after}}}
+
+    recal = {"r/quant_lsq4/seed0": run(0, 60.0, 61.0), "r/quant_lsq4/seed1": run(1, 62.0, 61.0)}
+    doc = {"command": "x", "recal": recal}
+    rows = recal_results(doc, "t", {"name": "synthgait"})["rows"]
+    assert [r["method"] for r in rows] == ["lsq4", "lsq4-bnre8"] and rows[0]["seeds"] == [0, 1]
+    assert rows[0]["metrics"]["mean@R1"]["mean"] == pytest.approx(61.0) and rows[1]["metrics"]["mean@R1"]["std"] == 0
