@@ -2,8 +2,9 @@
 
 Stage order: teacher → student (GaitKD) → each QAT preset → export → export at deployment size → bench →
 report. Every stage's key covers its resolved recipe and the keys of the stages it reads from
-(`cache.stage_key`), so editing one stage re-runs it and everything downstream, and nothing upstream. A stage whose recorded outputs are gone
-from disk is not up to date: it runs again. `redo` names a stage to re-run, with everything after it.
+(`cache.stage_key`), so editing one stage re-runs it and everything downstream, and nothing upstream. A stage
+whose recorded outputs are gone from disk is not up to date: it runs again. `redo` names a stage to re-run, with
+everything after it.
 
 Stages hand each other a `ModelStage` (checkpoint path, metrics file, the data section it was scored on),
 never recipe text: the student's teacher and the QAT stages' FP32 model are set as values in their recipes.
