@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(_cached(runs / "rows/ptq8.json", lambda: ptq_row(base, args.student, seeds, runs)))
     for extra in args.extra:
         folder, suffix = extra.split("=", 1)
-        for name in (*QAT_RECIPES, *OPTIONAL):
+        for name in ("fp32", "ptq8", *QAT_RECIPES, *OPTIONAL):
             path = Path(folder) / f"{name}.json"
             if path.is_file():
                 row = json.loads(path.read_text())
