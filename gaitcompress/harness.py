@@ -312,6 +312,16 @@ def finished(run_dir: Path) -> StageResult | None:
                        wall_s=float(train.get("wall_s") or 0.0), cpu_s=float(train.get("cpu_s") or 0.0))  # fmt: skip
 
 
+def _over_seeds(first: Any, others: list[Any]) -> Any:
+    """A row value of the first seed with each summary in it (`{mean, std, values}`, such as the scores before BN
+    re-estimation) summarised over every seed's row; anything else is the first seed's (cost, labels)."""
+    if not all(isinstance(o, Mapping) for o in others) or not isinstance(first, Mapping):
+        return first
+    if {"mean", "std", "values"} <= set(first):
+        return summarize([v for o in (first, *others) for v in o["values"]])
+    return {k: _over_seeds(v, [o.get(k) for o in others]) for k, v in first.items()}
+
+
 def run_seeds(
     run_one: Callable[[dict[str, Any]], StageResult],
     recipe: Mapping[str, Any],
@@ -347,7 +357,7 @@ def run_seeds(
                 log.info("seed %d: reused the finished run in %s", seed, done.run_dir)
         runs.append(done if done is not None else run_one(one))
     first = runs[0].results
-    row = dict(first["rows"][0])
+    row = {k: _over_seeds(v, [r.results["rows"][0].get(k) for r in runs[1:]]) for k, v in first["rows"][0].items()}
     names = [k for k in runs[0].metrics if all(k in r.metrics for r in runs)]
     row["seeds"] = list(seeds)
     row["metrics"] = {k: summarize([r.metrics[k] for r in runs]) for k in names}

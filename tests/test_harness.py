@@ -218,3 +218,15 @@ def test_rerank_cost_checks_its_folder_before_timing(tmp_path, capsys, monkeypat
     recipe = str(ROOT / "recipes/synthgait/rerank_teacher.yaml")
     code, err = cli(capsys, "rerank", "cost", recipe, f"run_dir={tmp_path / 'run'}")
     assert code == 1 and "read-only" in err and "Traceback" not in err
+
+
+def test_a_seed_sweeps_row_summarises_every_nested_summary_over_the_seeds():
+    """Per-seed summaries inside a row (QAT's scores before BN re-estimation) cover every seed, not the first."""
+    from gaitcompress.harness import _over_seeds
+    from gaitcompress.results import summarize
+
+    rows = [{"bn": {"batches": 32, "before": {"R1": summarize([v])}}, "label": f"seed {v}"} for v in (1.0, 3.0)]
+    merged = _over_seeds(rows[0], rows[1:])
+    assert merged["bn"]["before"]["R1"]["values"] == [1.0, 3.0] and merged["bn"]["before"]["R1"]["mean"] == 2.0
+    assert merged["bn"]["batches"] == 32 and merged["label"] == "seed 1.0"
+    assert _over_seeds(rows[0], [None]) == rows[0]  # a seed without the block: the first seed's value, as before
