@@ -119,6 +119,9 @@ CLAIMS_17 = (  # issue 17's claims for the quarter-width table
     ("QGait w4a4 ahead of LSQ w4a4 by more than the larger std", "qgait4", "lsq4", NOISE),
     ("IDD ahead of vanilla KD (QGait w4a4)", "qgait4", "qgait4-vanillakd", 0.0),
     ("growing k ahead of fixed k (QGait w4a4)", "qgait4", "qgait4-fixedk", 0.0),
+    # the same two claims from the longer-trained FP32 checkpoint, when its rows are listed (--extra …=-1200it)
+    ("[1200it] QGait w4a4 within 1.0 rank-1 of FP32", "qgait4-1200it", "fp32-1200it", -1.0),
+    ("[1200it] QGait w4a4 ahead of LSQ w4a4 by more than the larger std", "qgait4-1200it", "lsq4-1200it", NOISE),
 )
 CLAIM_SETS = {"issue5": CLAIMS, "issue17": CLAIMS_17}
 

@@ -96,17 +96,26 @@ def deploy_block(latency: Mapping[str, Mapping[str, Any]], reference: str | None
 
 
 def deploy_rows(doc: Mapping[str, Any]) -> list[tuple[str, str, float, float | None, float | None]]:
-    """(model, bits, p50 ms, × teacher, × reference) at deployment size: every timed row, then the reference."""
+    """(model, bits, p50 ms, × teacher, × reference) at deployment size: every timed row, then the reference.
+
+    × teacher is the bench's median of per-round ratios (interleaved rounds); × reference divides two of them (each
+    model's and the reference's ratio to the teacher). Without the bench's ratios, p50s are divided."""
     deploy = doc.get("deploy") or {}
+    timed = [(name(r), str(r.get("bits", "")), r["latency_deploy"]) for r in doc["rows"] if "latency_deploy" in r]
     ref = (deploy.get("reference") or {}).get("latency")
-    timed = [(name(r), str(r.get("bits", "")), r["latency_deploy"]["p50_ms"]) for r in doc["rows"]
-             if "latency_deploy" in r]  # fmt: skip
-    teacher = next((p50 for model, _, p50 in timed if model == REFERENCE), None)
-    out = []
     if ref is not None:
-        timed.append((f"{deploy['reference']['name']} (untrained)", "fp32", ref["p50_ms"]))
-    for model, bits, p50 in timed:
-        out.append((model, bits, p50, p50 / teacher if teacher else None, p50 / ref["p50_ms"] if ref else None))
+        timed.append((f"{deploy['reference']['name']} (untrained)", "fp32", ref))
+    teacher = next((lat for model, _, lat in timed if model == REFERENCE), None)
+
+    def to_teacher(lat: Mapping[str, Any]) -> float | None:
+        ratio = (lat.get("ratio_to") or {}).get(REFERENCE)
+        return ratio if ratio is not None else (lat["p50_ms"] / teacher["p50_ms"] if teacher else None)
+
+    ref_ratio = to_teacher(ref) if ref is not None else None
+    out = []
+    for model, bits, lat in timed:
+        ratio = to_teacher(lat)
+        out.append((model, bits, lat["p50_ms"], ratio, ratio / ref_ratio if ratio is not None and ref_ratio else None))
     return out
 
 
