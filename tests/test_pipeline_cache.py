@@ -77,6 +77,19 @@ def test_a_mistyped_pipeline_wide_section_is_an_error(tmp_path):
     _pipeline(tmp_path, ["data.root=/x", "distill.terms=[]"])  # sections that some stage has are fine
 
 
+def test_an_unknown_deployment_reference_model_fails_before_any_training(tmp_path):
+    import pytest
+
+    from gaitcompress.errors import GaitCompressError
+    from gaitcompress.pipeline.config import BenchSection, PipelineRecipe, StageRef
+
+    recipe = PipelineRecipe(teacher=StageRef(recipe="t.yaml"), bench=BenchSection(deploy_reference="gaitbse"))
+    with pytest.raises(GaitCompressError, match="bench.deploy_reference=gaitbse is not a registered model") as info:
+        recipe.check()
+    assert "gaitbase" in info.value.hint
+    PipelineRecipe(teacher=StageRef(recipe="t.yaml"), bench=BenchSection(deploy_reference=None)).check()
+
+
 def test_missing_outputs_and_redo_rerun_a_stage(tmp_path):
     run = _pipeline(tmp_path)
     calls = []

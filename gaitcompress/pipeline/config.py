@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gaitcompress.errors import GaitCompressError
+from gaitcompress.errors import GaitCompressError, did_you_mean
 from gaitcompress.export.cpu_int8 import check_int8_weights
+from gaitcompress.models import list_models
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,9 @@ class PipelineRecipe:
             check_int8_weights(self.export.int8_weights, f"{where}: export.int8_weights=")
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")
+        ref = self.bench.deploy_reference if self.bench is not None else None
+        if ref is not None and ref not in list_models():
+            raise GaitCompressError(
+                f"{where}: bench.deploy_reference={ref} is not a registered model",
+                did_you_mean(ref, list_models()) or "e.g. gaitbase, or null for no reference row",
+            )
