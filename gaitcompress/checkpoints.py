@@ -29,7 +29,10 @@ import os
 import random
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +76,44 @@ def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> Path:
     except OSError as exc:
         raise write_error(path.parent, exc) from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch.save reports a failed file write as a RuntimeError
-        tmp.unlink(missing_ok=True)
-        raise write_error(path.parent, exc) from None
-    except BaseException:  # Ctrl-C mid-write: no temp file left behind for a later run to find
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with _interrupt_deferred():  # a Ctrl-C mid-write is raised once the file is in place
+        try:
+            with open(tmp, mode) as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # torch.save reports a failed file write as a RuntimeError
+            tmp.unlink(missing_ok=True)
+            raise write_error(path.parent, exc) from None
+        except BaseException:  # a signal turned exception mid-write: no temp file left behind
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
     return path
+
+
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives mid-write until the write is done, then raise it.
+
+    torch.save writes through C++: a KeyboardInterrupt raised inside its file callback is swallowed there and the
+    writer then fails with "unexpected pos", which would read as a disk error and lose both the interrupt and the
+    checkpoint. A write takes well under a second, so the user's Ctrl-C lands right after it, with the file complete.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not (
+        signal.default_int_handler
+    ):
+        yield  # only the main thread may set handlers; a custom or ignored handler is the caller's choice
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:

@@ -127,6 +127,24 @@ def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
     assert not (run_dir / ".lock").exists()
 
 
+def test_a_ctrl_c_inside_torch_save_is_raised_after_the_checkpoint_is_complete(tmp_path, monkeypatch):
+    # torch.save swallows a KeyboardInterrupt raised in its file callback and then fails with "unexpected pos":
+    # the interrupt must wait for the write, and the file must be whole
+    real_save = torch.save
+
+    def save_interrupted(obj, f):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered while torch.save is still writing
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_interrupted)
+    target = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        ckpt_io.atomic_save({"w": torch.arange(100_000)}, target)
+    assert torch.equal(torch.load(target)["w"], torch.arange(100_000))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
 def test_a_read_only_folder_is_one_line_before_any_work(runner, tmp_path, capsys, monkeypatch):
     def read_only(self, data):
         raise OSError(errno.EROFS, "Read-only file system", str(self))
