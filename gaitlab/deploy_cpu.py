@@ -69,7 +69,8 @@ LABELS = {
 PASS_STEPS = {"none": [], "shapes": ["shapes"], "+temporal_max": ["shapes", "temporal_max"]}
 PASS_STEPS["+float_weights"] = ["shapes", "temporal_max", "float_weights"]
 PASS_STEPS["+unsigned_weights"] = ["shapes", "temporal_max", "float_weights", "unsigned_weights"]
-LAST_STEP = "+unsigned_weights"
+# the export as it ships on this CPU, with the stem kernel its width rule did not pick (qdq.float_input_quantizers)
+OTHER_STEM = "shipped, other stem"
 
 
 def _json(path: Path, doc: Any | None = None) -> Any:
@@ -148,6 +149,17 @@ def _qat_random(model: Any, size: tuple[int, int], seed: int = 0) -> Any:
     return q
 
 
+def _other_stem(qat: Any, path: Path, spec: Any) -> Path:
+    """The shipped `ort` export with the stem kernel the width rule did not pick: the rule's own measurement."""
+    from unittest import mock
+
+    from gaitcompress.export import qdq
+
+    narrow = bool(qdq.float_input_quantizers(qat))  # the rule keeps this stem in float
+    with mock.patch.object(qdq, "INT8_STEM_MIN_CHANNELS", 0 if narrow else 2**31):
+        return qdq.export_qdq(qat, path, "ort", spec)
+
+
 def build(args: argparse.Namespace) -> None:
     import torch
 
@@ -176,6 +188,7 @@ def build(args: argparse.Namespace) -> None:
     f = files["gaitbase"] = {"ort-fp32": str(export_onnx(full, out("gaitbase", "fp32.onnx"), "fp32", deploy))}
     f["ort-int8-gc"] = str(export_qdq(qfull, out("gaitbase", "int8_gc.onnx"), "ort", deploy))
     f["ort-int8-gc-nopass"] = str(export_qdq(qfull, out("gaitbase", "int8_gc_nopass.onnx"), "ort", deploy, passes=[]))
+    f["ort-int8-gc-otherstem"] = str(_other_stem(qfull, out("gaitbase", "int8_gc_otherstem.onnx"), deploy))
     f["ort-int8-qstatic"] = str(_qstatic(Path(f["ort-fp32"]), rand_feeds, out("gaitbase", "int8_qstatic.onnx")))
     f["ov-int8-nncf"] = str(_nncf(Path(f["ort-fp32"]), rand_feeds, out("gaitbase", "int8_nncf.xml"), DEPLOY))
     # quarter width (the quick teacher's architecture), random init, for the pass table
@@ -185,6 +198,7 @@ def build(args: argparse.Namespace) -> None:
     files["quarter-random"] = {
         "ort-int8-gc": str(export_qdq(qq, out("quarter", "int8_gc.onnx"), "ort", deploy)),
         "ort-int8-gc-nopass": str(export_qdq(qq, out("quarter", "int8_gc_nopass.onnx"), "ort", deploy, passes=[])),
+        "ort-int8-gc-otherstem": str(_other_stem(qq, out("quarter", "int8_gc_otherstem.onnx"), deploy)),
     }
 
     # the quick SynthGait models: trained at 32×22, exported again at 64×44
@@ -209,6 +223,7 @@ def build(args: argparse.Namespace) -> None:
     s = files["student"]
     s["ort-int8-gc"] = str(export_qdq(qat, out("student", "int8_gc.onnx"), "ort", deploy))
     s["ort-int8-gc-nopass"] = str(export_qdq(qat, out("student", "int8_gc_nopass.onnx"), "ort", deploy, passes=[]))
+    s["ort-int8-gc-otherstem"] = str(_other_stem(qat, out("student", "int8_gc_otherstem.onnx"), deploy))
     s["ort-int8-gc-quick"] = str(export_qdq(qat, out("student", "int8_gc_quick.onnx"), "ort", quick))
     s["ov-int8-gc-quick"] = str(onnx_to_ir(s["ort-int8-gc-quick"]))
     for f in (files["gaitbase"], s):  # what `gaitcompress export --openvino` writes
@@ -327,6 +342,7 @@ def passes(args: argparse.Namespace) -> None:
     result: dict[str, Any] = {"environment": measured_environment(args.command)}
     for model in ("gaitbase", "quarter-random", "student"):
         steps = _pass_files(work, model, files[model]["ort-int8-gc-nopass"])
+        steps[OTHER_STEM] = files[model]["ort-int8-gc-otherstem"]
         variants = {
             step: (ort_runner(path, sils, "cpu", args.threads), ort_info(args.threads)) for step, path in steps.items()
         }
@@ -334,10 +350,19 @@ def passes(args: argparse.Namespace) -> None:
         print(f"passes {model}: {rounds} rounds, {args.threads} thread(s)", flush=True)
         result[model] = {"latency": interleave(variants, sils, args.threads, rounds, "none")}
         result[model]["profile"] = {
-            step: op_profile(path, {"sils": sils}, args.threads, runs=3) for step, path in steps.items()
+            step: op_profile(path, {"sils": sils}, args.threads, runs=3)
+            for step, path in steps.items()
+            if step in ("none", shipped_step(), OTHER_STEM)
         }
     _json(work / f"passes-t{args.threads}.json", result)
     print(f"wrote {work / f'passes-t{args.threads}.json'}")
+
+
+def shipped_step() -> str:
+    """The pass step `export_qdq` ships on this CPU (unsigned weights only on x86 without VNNI)."""
+    from gaitcompress.export.cpu_int8 import int8_weights_for
+
+    return "+unsigned_weights" if int8_weights_for("auto") == "unsigned" else "+float_weights"
 
 
 def _pass_files(work: Path, model: str, nopass: str) -> dict[str, str]:
@@ -597,11 +622,13 @@ def _passes_table(work: Path, command: str) -> dict[str, Any] | None:
         "frames). `unsigned_weights` stores the conv weights as uint8 with zero point 128: the same values, but it "
         "moves onnxruntime from its u8×s8 kernel (which saturates int16 pair sums on CPUs without VNNI, so `none` "
         "to `+float_weights` are exact only with VNNI) to its u8×u8 kernel. The export ships `+unsigned_weights` "
-        "on x86 without VNNI, `+float_weights` elsewhere (`export --int8-weights auto`). Speed-up = median of "
-        "per-round "
-        "ratios to the no-pass export, interleaved. `quarter-random` = gaitbase_w025 with random weights; `student` "
-        "= the trained quick student (eighth width). Profile: onnxruntime kernel ms per run by op type (one session, "
-        "not interleaved: read its shares, not its absolute times)."
+        "on x86 without VNNI, `+float_weights` elsewhere (`export --int8-weights auto`). Every step runs the stem "
+        "(the one-channel first conv) as the export's width rule says: integer from 32 output channels (full "
+        "GaitBase: 64), float below (quarter: 16, the student: 8); `shipped, other stem` is the shipped export "
+        "with the other stem kernel, the measurement behind the rule (qdq.float_input_quantizers). Speed-up = "
+        "median of per-round ratios to the no-pass export, interleaved. `quarter-random` = gaitbase_w025 with "
+        "random weights; `student` = the trained quick student (eighth width). Profile: onnxruntime kernel ms per "
+        "run by op type (one session, not interleaved: read its shares, not its absolute times)."
     )
     doc = make_results(
         "deploy-int8-passes",
@@ -610,8 +637,15 @@ def _passes_table(work: Path, command: str) -> dict[str, Any] | None:
         command=command,
         notes=notes,
     )
+    doc["shipped_step"] = shipped_step()
     attach_environments(doc, {f"passes-t{t}": d["environment"] for t, d in docs.items()})
     return doc
+
+
+def _profile_cells(before: dict[str, float], after: dict[str, float], top: int = 9) -> str:
+    ops = sorted(set(before) | set(after), key=lambda o: -max(before.get(o, 0), after.get(o, 0)))
+    cells = ", ".join(f"{o} {before.get(o, 0):.2f}→{after.get(o, 0):.2f}" for o in ops[:top])
+    return f"total {sum(before.values()):.1f}→{sum(after.values()):.1f}; {cells}"
 
 
 def _render_passes(doc: dict[str, Any]) -> str:
@@ -620,19 +654,17 @@ def _render_passes(doc: dict[str, Any]) -> str:
     for r in doc["rows"]:
         lat = r["latency"]
         lines.append(f"| {r['model']} | {r['threads']} | {r['label']} | {lat['p50_ms']:.1f} | {lat['speedup']:.3f}× |")
-    lines += ["", "## Op-type profile (ms per run), before → after all passes", ""]
+    shipped = doc["shipped_step"]
+    lines += ["", f"## Op-type profile (ms per run): none → shipped ({shipped}), and shipped → other stem", ""]
     for r in doc["rows"]:
         if r["label"] != "none" or "profile_ms" not in r:
             continue
-        after = next(
-            x["profile_ms"]
-            for x in doc["rows"]
-            if x["model"] == r["model"] and x["threads"] == r["threads"] and x["label"] == LAST_STEP
-        )
-        ops = sorted(set(r["profile_ms"]) | set(after), key=lambda o: -max(r["profile_ms"].get(o, 0), after.get(o, 0)))
-        cells = ", ".join(f"{o} {r['profile_ms'].get(o, 0):.2f}→{after.get(o, 0):.2f}" for o in ops[:9])
-        total = f"total {sum(r['profile_ms'].values()):.1f}→{sum(after.values()):.1f}"
-        lines.append(f"- {r['model']}, {r['threads']} thread(s): {total}; {cells}")
+        same = [x for x in doc["rows"] if x["model"] == r["model"] and x["threads"] == r["threads"]]
+        after = next(x["profile_ms"] for x in same if x["label"] == shipped)
+        other = next((x.get("profile_ms") for x in same if x["label"] == OTHER_STEM), None)
+        lines.append(f"- {r['model']}, {r['threads']} thread(s): {_profile_cells(r['profile_ms'], after)}")
+        if other:
+            lines.append(f"  - other stem: {_profile_cells(after, other)}")
     lines += ["", *render_environments(doc)]
     return "\n".join(lines)
 

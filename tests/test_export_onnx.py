@@ -155,6 +155,21 @@ def test_int32_bias_moves_each_bn_shift_onto_the_bias_grid(sils, exported):
         assert torch.allclose(shift, shift.round(), atol=1e-3) and (moved.abs() <= 0.5 * step + 1e-7).all()
 
 
+def test_a_stem_of_32_channels_or_more_runs_as_an_integer_conv_and_stays_exact(model, sils, tmp_path):
+    # a float stem's output is reordered, quantized and transposed into the integer layout: from 32 channels on
+    # the integer stem is faster (bench/results/deploy-int8-passes.md), so only narrow stems stay float
+    assert len(float_input_quantizers(_qat(model, sils, "w8a8", "ort"))) == 1  # eighth width: an 8-channel stem
+    torch.manual_seed(0)
+    wide = _qat(create_model("gaitbase_w05", num_classes=5).eval(), sils, "w8a8", "ort")
+    assert float_input_quantizers(wide) == set()
+    path = export_qdq(wide, tmp_path / "w05.onnx", "ort", SPEC)
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in wide.modules())
+    assert fused_integer_nodes(path)["QLinearConv"] == convs  # the stem too (the per-part FC is no Conv2d)
+    assert "Round" not in _ops(path)  # no float rounding of the stem input left
+    gaps = tensor_gaps(int32_bias_model(wide, sils), path, sils)
+    assert first_gap(gaps) is None, first_gap(gaps)
+
+
 @pytest.mark.parametrize("preset", ["w8a8", "w4a4"])
 def test_ort_fused_kernels_compute_the_float_simulation_bit_for_bit(sils, exported, preset):
     """With the int32 bias written into the graph, the deployed session equals the unoptimised QDQ graph.

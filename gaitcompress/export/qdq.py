@@ -24,8 +24,8 @@ Integer containers (zero point 0 unless said):
   exact). `auto` picks for the CPU that exports and verifies; name the deployment CPU's choice when it differs.
 - `ort` only: conv biases (BN shifts after folding) are stored as int32 on the grid s_x·s_w, as onnxruntime's
   integer kernels hold them (`onnx_passes.quantize_conv_bias`; the PyTorch side of that is `int_bias.py`).
-- `ort` only: the stem conv (one input channel) runs in float, its input rounded to the trained grid by float
-  ops (see `float_input_quantizers`: onnxruntime's int8 kernel is slower there).
+- `ort` only: a narrow stem conv (one input channel, under 32 output channels) runs in float, its input rounded to
+  the trained grid by float ops (see `float_input_quantizers`: onnxruntime's int8 kernel is slower there).
 - grids narrower than the container (4-bit) get a `Clip(qmin·v, qmax·v)` before the Q: INT8 containers
   holding 4-bit grids, exact accuracy. onnxruntime CPU does not fuse such a Conv → Clip → Q (it drops only a
   Clip that covers the Q's whole range), so a w4a4 graph runs there as its float QDQ simulation, not in INT8.
@@ -167,18 +167,30 @@ def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
     return model
 
 
-def float_input_quantizers(model: nn.Module) -> set[str]:
-    """Input quantizers of single-channel convs (the stem), which the `ort` placement runs in float.
+INT8_STEM_MIN_CHANNELS = 32  # a one-channel stem this wide or wider runs as an integer conv (see below)
 
-    onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the
-    input has one channel (K = kh·kw = 9): measured on the quick student at 64×44, 9.4 ms vs 2.0 ms per
-    30-frame sequence. The input is still rounded to its grid (as float ops), and the weights keep their
-    int8 values, so the numbers are the QAT model's; only the kernel differs.
+
+def float_input_quantizers(model: nn.Module) -> set[str]:
+    """Input quantizers of narrow single-channel convs (the stem), which the `ort` placement runs in float.
+
+    onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the input has
+    one channel (K = kh·kw = 9) and the output is narrow: measured on the quick student (8 channels) at 64×44,
+    9.4 ms vs 2.0 ms per 30-frame sequence. From 32 output channels on, the integer stem wins: a float stem's
+    output must be reordered out of NCHWc, quantized and transposed to the NHWC layout of the integer convs, and
+    the identity shortcut of layer 1 then reads the NCHW tensor, so two more transposes surround its Add —
+    layout copies of the largest activation that do not scale with threads (bench/results/deploy-int8-passes.md:
+    GaitBase at 64×44, 30 frames, one thread, VNNI: 4.4 ms of transposes and reorders gone, 1–2 % overall; the
+    quarter-width stem of 16 channels stays float, 6 % faster). A float stem's input is still rounded to its grid
+    (as float ops) and its weights keep their int8 values, so the numbers are the QAT model's; only the kernel
+    differs.
     """
     return {
         f"{path}.input_quant"
         for path, m in model.named_modules()
-        if isinstance(m, nn.Conv2d) and m.in_channels == 1 and is_quantizer(getattr(m, "input_quant", None))
+        if isinstance(m, nn.Conv2d)
+        and m.in_channels == 1
+        and m.out_channels < INT8_STEM_MIN_CHANNELS
+        and is_quantizer(getattr(m, "input_quant", None))
     }
 
 
