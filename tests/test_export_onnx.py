@@ -315,6 +315,23 @@ def test_integer_temporal_max_is_exact_for_any_frame_count(frames, tmp_path):
     np.testing.assert_array_equal(after.run(None, {"x": x})[0], before.run(None, {"x": x})[0])
 
 
+@pytest.mark.parametrize("frames", [1, 3, 9])
+def test_single_frame_reduce_folds_the_tree_back_into_one_integer_reducemax(frames, tmp_path):
+    from gaitcompress.export.onnx_passes import integer_temporal_max, single_frame_reduce
+
+    graph = _frame_max_graph()
+    before = make_session(_save(graph, tmp_path / "before.onnx"))
+    integer_temporal_max(graph, levels=2)
+    assert single_frame_reduce(graph) == 1
+    ops = [n.op_type for n in graph.graph.node]
+    assert "Max" not in ops and "Slice" not in ops and ops.count("ReduceMax") == 1
+    assert ops.index("ReduceMax") < ops.index("DequantizeLinear")  # still on the integers
+    x = np.random.default_rng(frames).integers(0, 256, (2 * frames, 3, 4, 2), dtype=np.uint8)
+    after = make_session(_save(graph, tmp_path / "after.onnx"))
+    np.testing.assert_array_equal(after.run(None, {"x": x})[0], before.run(None, {"x": x})[0])
+    assert single_frame_reduce(_frame_max_graph()) == 0  # a plain float ReduceMax is left alone
+
+
 def _save(graph: onnx.ModelProto, path) -> str:
     onnx.save(graph, str(path))
     return str(path)
