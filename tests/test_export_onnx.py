@@ -281,6 +281,21 @@ def test_signed_weights_for_openvino_are_the_same_values(sils, exported, tmp_pat
     np.testing.assert_array_equal(make_session(signed, level="none").run(None, {"sils": x})[0], ref)
 
 
+def test_stem_input_qdq_is_the_float_rounding_it_replaces(sils, exported, tmp_path):
+    from gaitcompress.export.onnx_passes import stem_input_qdq
+
+    path = exported[("w8a8", "ort")][1]  # eighth width: the stem runs in float, its input rounded by float ops
+    graph = onnx.load(path)
+    assert stem_input_qdq(graph) == 1
+    ops = [n.op_type for n in graph.graph.node]
+    assert "Round" not in ops and "Div" not in ops[: ops.index("Conv")]
+    x = sils.numpy()
+    ref = make_session(path, level="none").run(None, {"sils": x})[0]
+    np.testing.assert_array_equal(
+        make_session(_save(graph, tmp_path / "qdq.onnx"), level="none").run(None, {"sils": x})[0], ref
+    )
+
+
 def _frame_max_graph() -> onnx.ModelProto:
     """uint8 [N·T, C, H, W] → DQ → Reshape [N, T, C, H, W] → ReduceMax(axis 1): the exported temporal max."""
     from onnx import TensorProto, helper

@@ -23,11 +23,13 @@ Passes that take what is not compute out of the `ort` INT8 graph (each exact: th
   padding) that reads the frame count at run time: any T works, with a final ReduceMax over what is left
   (one frame for T ≤ 2^levels). onnxruntime's ReduceMax over a middle axis is many times slower than `Max`.
 - `fold_float_weights`: a weight `DequantizeLinear(int8 constant)` that feeds a Conv onnxruntime runs in float
-  (the float stem, the per-part FC whose output is not re-quantized) becomes the float constant it computes,
-  so it is not dequantized again on every run. Weights of convs that fuse into QLinearConv keep their DQ.
+  (the per-part FC whose output is not re-quantized) becomes the float constant it computes, so it is not
+  dequantized again on every run. Weights of convs that fuse into QLinearConv keep their DQ, and so does a float
+  stem (one input channel: a few hundred weights, and `stem_input_qdq` needs them as integers).
 
 For OpenVINO (`openvino_ir`), `single_frame_reduce` folds the temporal max's halving tree back into one integer
-ReduceMax, which that runtime runs as a single kernel.
+ReduceMax, which that runtime runs as a single kernel, and `stem_input_qdq` writes a float stem's input rounding as
+the Q/DQ pair it equals, so OpenVINO runs the stem as an integer conv (its int8 kernel is fast at one channel).
 """
 
 from __future__ import annotations
@@ -308,6 +310,51 @@ def single_frame_reduce(model: onnx.ModelProto) -> int:
     return done
 
 
+def stem_input_qdq(model: onnx.ModelProto) -> int:
+    """Rewrite each float input rounding `Div(v) → Round → Clip(0, 255) → Mul(v)` as `QuantizeLinear → DQ`; how many.
+
+    The `ort` export writes a narrow stem's input quantizer as float ops so onnxruntime keeps that conv in float
+    (`qdq.float_input_quantizers`). The pair computes the same values: QuantizeLinear rounds half to even as Round
+    does and saturates to [0, 255] as the Clip does. Only the full 8-bit unsigned grid is rewritten (a narrower
+    grid would need its Clip kept between the pair).
+    """
+    g = _Graph(model)
+    done = 0
+    for div in list(g.graph.node):
+        if div.op_type != "Div":
+            continue
+        chain = [div]
+        for op in ("Round", "Clip", "Mul"):
+            users = g.consumers[chain[-1].output[0]]
+            if len(users) != 1 or users[0].op_type != op:
+                break
+            chain.append(users[0])
+        if len(chain) != 4:
+            continue
+        _, _, clip, mul = chain
+        v, w = g.const(div.input[1]), g.const(mul.input[1])
+        bounds = [g.const(name) for name in clip.input[1:3]]
+        if v is None or w is None or v.size != 1 or not np.array_equal(v, w) or not float(v) > 0:
+            continue
+        if len(bounds) != 2 or any(b is None for b in bounds) or [float(b) for b in bounds] != [0.0, 255.0]:
+            continue
+        base = div.name or div.output[0]
+        scale = g.add_init(np.asarray(v, np.float32).reshape(()), f"{base}/qdq/scale")
+        zero = g.add_init(np.array(0, np.uint8), f"{base}/qdq/zero")
+        at = list(g.graph.node).index(div)
+        quant = helper.make_node("QuantizeLinear", [div.input[0], scale, zero], [f"{base}/qdq/q"], name=f"{base}/q")
+        dequant = helper.make_node(
+            "DequantizeLinear", [f"{base}/qdq/q", scale, zero], [mul.output[0]], name=f"{base}/dq"
+        )
+        for node in chain:
+            g.graph.node.remove(node)
+        g.graph.node.insert(at, quant)
+        g.graph.node.insert(at + 1, dequant)
+        done += 1
+    remove_unused(model)
+    return done
+
+
 def _slice_axes(g: _Graph, node: onnx.NodeProto) -> list[int] | None:
     axes = g.const(node.input[3])
     return None if axes is None else [int(v) for v in axes.reshape(-1)]
@@ -333,8 +380,8 @@ def fold_float_weights(model: onnx.ModelProto) -> int:
             continue
         q, s = g.const(dq_w.input[0]), g.const(dq_w.input[1])
         zero = g.const(dq_w.input[2]) if len(dq_w.input) > 2 and dq_w.input[2] else np.zeros((), q.dtype)
-        if q is None or s is None or zero is None:
-            continue
+        if q is None or s is None or zero is None or q.shape[1] == 1:
+            continue  # a one-channel stem's few weights stay int8: OpenVINO runs it as an integer conv from them
         shape = [-1] + [1] * (q.ndim - 1) if s.size > 1 else []
         s, zero = s.astype(np.float32).reshape(shape), zero.astype(np.int32).reshape(shape)
         weight = ((q.astype(np.int32) - zero).astype(np.float32) * s).astype(np.float32)

@@ -2,11 +2,12 @@
 
 OpenVINO reads the QDQ INT8 graph as it is (each QuantizeLinear/DequantizeLinear pair becomes a FakeQuantize that
 its low-precision transformations run as INT8), so the IR is a conversion, not a second quantization: the integer
-grids, scales and dynamic batch/frame axes are the ONNX file's. Two exact rewrites first: the `ort` export's uint8
+grids, scales and dynamic batch/frame axes are the ONNX file's. Three exact rewrites first: the `ort` export's uint8
 conv weights (zero point 128, for onnxruntime's u8×u8 kernel) go back to int8 with zero point 0
-(`onnx_passes.signed_conv_weights`), without which OpenVINO runs those convs in FP32; and the temporal max's halving
+(`onnx_passes.signed_conv_weights`), without which OpenVINO runs those convs in FP32; the temporal max's halving
 tree (written for onnxruntime, whose ReduceMax over frames is slow) becomes one integer ReduceMax again
-(`onnx_passes.single_frame_reduce`). Weights are saved uncompressed
+(`onnx_passes.single_frame_reduce`); and a float stem's input rounding becomes the Q/DQ pair it equals
+(`onnx_passes.stem_input_qdq`), so OpenVINO runs the stem as an integer conv. Weights are saved uncompressed
 (`compress_to_fp16=False`; OpenVINO's default would store FP32 weights as FP16, changing the numbers). The ONNX
 file's gaitcompress metadata goes into the IR's `rt_info` under `gaitcompress`, so a device can read the input spec.
 OpenVINO is an optional extra (`pip install 'gaitcompress[openvino]'`), imported here only.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.onnx_passes import signed_conv_weights, single_frame_reduce
+from gaitcompress.export.onnx_passes import signed_conv_weights, single_frame_reduce, stem_input_qdq
 
 
 def import_openvino():
@@ -43,7 +44,7 @@ def onnx_to_ir(onnx_path: str | Path, xml_path: str | Path | None = None) -> Pat
     rewritten = tmp.with_suffix(".onnx")
     try:
         source = onnx_path
-        if signed_conv_weights(graph) + single_frame_reduce(graph):
+        if signed_conv_weights(graph) + single_frame_reduce(graph) + stem_input_qdq(graph):
             onnx.save(graph, str(rewritten))
             source = rewritten
         model = ov.convert_model(str(source))
