@@ -61,7 +61,7 @@ LABELS = {
     "ort-int8-qstatic": "onnxruntime quantize_static (uint8 activations)",
     "ov-fp32": "OpenVINO FP32 (precision hint f32)",
     "ov-bf16": "OpenVINO BF16 (precision hint bf16)",
-    "ov-int8-gc-onnx": "OpenVINO running the gaitcompress `ort` .onnx as it is (uint8 weights)",
+    "ov-int8-gc-onnx": "OpenVINO running the gaitcompress `ort` .onnx as it is",
     "ov-int8-gc": "OpenVINO, gaitcompress IR (`export --openvino` of the `ort` file)",
     "ov-int8-nncf": "OpenVINO NNCF post-training INT8 (anchor)",
 }
@@ -69,8 +69,9 @@ LABELS = {
 PASS_STEPS = {"none": [], "shapes": ["shapes"], "+temporal_max": ["shapes", "temporal_max"]}
 PASS_STEPS["+float_weights"] = ["shapes", "temporal_max", "float_weights"]
 PASS_STEPS["+unsigned_weights"] = ["shapes", "temporal_max", "float_weights", "unsigned_weights"]
-# the export as it ships on this CPU, with the stem kernel its width rule did not pick (qdq.float_input_quantizers)
+# the export as it ships on this CPU, with the stem kernel its width rule did not pick (`export --stem`)
 OTHER_STEM = "shipped, other stem"
+FP32 = "onnxruntime FP32"  # the passes table's second reference: each step's speed-up over the float model
 
 
 def _json(path: Path, doc: Any | None = None) -> Any:
@@ -151,13 +152,10 @@ def _qat_random(model: Any, size: tuple[int, int], seed: int = 0) -> Any:
 
 def _other_stem(qat: Any, path: Path, spec: Any) -> Path:
     """The shipped `ort` export with the stem kernel the width rule did not pick: the rule's own measurement."""
-    from unittest import mock
+    from gaitcompress.export.qdq import export_qdq, float_input_quantizers
 
-    from gaitcompress.export import qdq
-
-    narrow = bool(qdq.float_input_quantizers(qat))  # the rule keeps this stem in float
-    with mock.patch.object(qdq, "INT8_STEM_MIN_CHANNELS", 0 if narrow else 2**31):
-        return qdq.export_qdq(qat, path, "ort", spec)
+    narrow = bool(float_input_quantizers(qat))  # the rule (stem=auto) keeps this stem in float
+    return export_qdq(qat, path, "ort", spec, stem="int8" if narrow else "float")
 
 
 def build(args: argparse.Namespace) -> None:
@@ -196,6 +194,7 @@ def build(args: argparse.Namespace) -> None:
     quarter = create_model("gaitbase_w025", num_classes=74).eval()
     qq = _qat_random(quarter, DEPLOY)
     files["quarter-random"] = {
+        "ort-fp32": str(export_onnx(quarter, out("quarter", "fp32.onnx"), "fp32", deploy)),
         "ort-int8-gc": str(export_qdq(qq, out("quarter", "int8_gc.onnx"), "ort", deploy)),
         "ort-int8-gc-nopass": str(export_qdq(qq, out("quarter", "int8_gc_nopass.onnx"), "ort", deploy, passes=[])),
         "ort-int8-gc-otherstem": str(_other_stem(qq, out("quarter", "int8_gc_otherstem.onnx"), deploy)),
@@ -291,14 +290,15 @@ def _runner(variant: str, files: dict[str, str], sils: np.ndarray, threads: int)
 
 
 def interleave(
-    variants: dict[str, Any], sils: np.ndarray, threads: int, rounds: int, reference: str
+    variants: dict[str, Any], sils: np.ndarray, threads: int, rounds: int, reference: str, also: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Latency of each variant (name → (runner, runtime info)), interleaved, with ratios to `reference`."""
+    """Latency of each variant (name → (runner, runtime info)), interleaved, with ratios to `reference` (and `also`)."""
     runners = {k: v[0] for k, v in variants.items()}
     load_before = list(os.getloadavg())
     samples = time_interleaved(runners, rounds=rounds, warmup=2)
     load = {"before": load_before, "after": list(os.getloadavg())}
     rel = ratios(samples, reference)
+    rel_also = ratios(samples, also) if also else {}
     out = {}
     for name, ms in samples.items():
         lat = latency_summary(ms, sils.shape[0], sils.shape[1], "ov-cpu" if name.startswith("ov") else "ort-cpu")
@@ -306,7 +306,7 @@ def interleave(
             input=list(sils.shape[2:]),
             runtime={**variants[name][1], "threads": threads},
             load_avg=load,
-            ratio_to={reference: rel[name]},
+            ratio_to={reference: rel[name], **({also: rel_also[name]} if also else {})},
             speedup=1 / rel[name],
         )
         out[name] = lat
@@ -343,12 +343,13 @@ def passes(args: argparse.Namespace) -> None:
     for model in ("gaitbase", "quarter-random", "student"):
         steps = _pass_files(work, model, files[model]["ort-int8-gc-nopass"])
         steps[OTHER_STEM] = files[model]["ort-int8-gc-otherstem"]
+        timed = {**steps, FP32: files[model]["ort-fp32"]}
         variants = {
-            step: (ort_runner(path, sils, "cpu", args.threads), ort_info(args.threads)) for step, path in steps.items()
+            step: (ort_runner(path, sils, "cpu", args.threads), ort_info(args.threads)) for step, path in timed.items()
         }
         rounds = args.rounds if model != "gaitbase" else max(5, args.rounds // 2)
         print(f"passes {model}: {rounds} rounds, {args.threads} thread(s)", flush=True)
-        result[model] = {"latency": interleave(variants, sils, args.threads, rounds, "none")}
+        result[model] = {"latency": interleave(variants, sils, args.threads, rounds, "none", also=FP32)}
         result[model]["profile"] = {
             step: op_profile(path, {"sils": sils}, args.threads, runs=3)
             for step, path in steps.items()
@@ -554,6 +555,23 @@ def _render(rows: list[dict[str, Any]], doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mac_line() -> str:
+    """What the 10× goal asks of INT8: the teacher/student MAC ratio at 64×44 × 30 frames leaves the rest to it."""
+    from gaitcompress.models import create_model
+    from gaitcompress.models.cost import model_cost
+
+    macs = {
+        a: model_cost(create_model(a, num_classes=74), FRAMES, DEPLOY).macs for a in ("gaitbase_w025", "gaitbase_w0125")
+    }
+    ratio = macs["gaitbase_w025"] / macs["gaitbase_w0125"]
+    return (
+        f"MACs at 64×44 × 30 frames: teacher (gaitbase_w025) {macs['gaitbase_w025'] / 1e9:.2f} G, student "
+        f"(gaitbase_w0125) {macs['gaitbase_w0125'] / 1e9:.2f} G, {ratio:.2f}× fewer: a 10× student needs INT8 "
+        f"{10 / ratio:.2f}× faster than FP32 at eighth width, on top of FP32 running the narrow student as "
+        "efficiently per MAC as the wider teacher (it does not: see the two FP32 rows)"
+    )
+
+
 def _notes(rows: list[dict[str, Any]], speeds: dict[int, Any], files: dict[str, Any]) -> str:
     """Claims checked from the rows (goals of issue 20), the setting, and what this machine lacks."""
     by = {(r["model"], r["method"]): r for r in rows}
@@ -575,15 +593,17 @@ def _notes(rows: list[dict[str, Any]], speeds: dict[int, Any], files: dict[str, 
                 f"{anchor:.1f} ms ({gap:+.1%}; goal ≤ +5 %: {'met' if gap <= 0.05 else 'NOT met'})"
             )
     for t in sorted(speeds):
-        s = by[("student", "ort-int8-gc")].get("latency_by_threads", {}).get(str(t))
         te = by[("teacher", "ort-fp32")].get("latency_by_threads", {}).get(str(t))
-        if s and te:
-            ratio = te["p50_ms"] / s["p50_ms"]
-            out.append(
-                f"- student w8a8 (onnxruntime) vs FP32 teacher at 64×44, {t} thread(s): {ratio:.1f}× faster "
-                f"(goal ≥ 10×: {'met' if ratio >= 10 else 'NOT met'}); ratio of medians from one interleaved "
-                "session each, not a per-round ratio (they ran in different model groups)"
-            )
+        for variant in ("ort-int8-gc", "ov-int8-gc"):
+            s = by[("student", variant)].get("latency_by_threads", {}).get(str(t))
+            if s and te:
+                ratio = te["p50_ms"] / s["p50_ms"]
+                out.append(
+                    f"- student w8a8 ({variant}) vs onnxruntime FP32 teacher at 64×44, {t} thread(s): {ratio:.1f}× "
+                    f"faster (goal ≥ 10×: {'met' if ratio >= 10 else 'NOT met'}); ratio of medians from one "
+                    "interleaved session each, not a per-round ratio (they ran in different model groups)"
+                )
+    out.append(f"- {_mac_line()}")
     out += [
         "",
         "## Setting",
@@ -626,7 +646,8 @@ def _passes_table(work: Path, command: str) -> dict[str, Any] | None:
         "(the one-channel first conv) as the export's width rule says: integer from 32 output channels (full "
         "GaitBase: 64), float below (quarter: 16, the student: 8); `shipped, other stem` is the shipped export "
         "with the other stem kernel, the measurement behind the rule (qdq.float_input_quantizers). Speed-up = "
-        "median of per-round ratios to the no-pass export, interleaved. `quarter-random` = gaitbase_w025 with "
+        "median of per-round ratios to the no-pass export, interleaved; `vs FP32`: the same to onnxruntime FP32 "
+        "of the same model, timed in the same rounds. `quarter-random` = gaitbase_w025 with "
         "random weights; `student` = the trained quick student (eighth width). Profile: onnxruntime kernel ms per "
         "run by op type (one session, not interleaved: read its shares, not its absolute times)."
     )
@@ -650,11 +671,23 @@ def _profile_cells(before: dict[str, float], after: dict[str, float], top: int =
 
 def _render_passes(doc: dict[str, Any]) -> str:
     lines = ["# deploy-int8-passes", "", f"Command: `{doc['command']}`", "", doc["notes"], ""]
-    lines += ["| model | threads | passes | p50 ms | speed-up vs none |", "|---|---|---|---|---|"]
+    lines += ["| model | threads | passes | p50 ms | speed-up vs none | vs FP32 |", "|---|---|---|---|---|---|"]
     for r in doc["rows"]:
         lat = r["latency"]
-        lines.append(f"| {r['model']} | {r['threads']} | {r['label']} | {lat['p50_ms']:.1f} | {lat['speedup']:.3f}× |")
+        fp32 = lat["ratio_to"].get(FP32)
+        vs = f"{1 / fp32:.2f}×" if fp32 else ""
+        lines.append(
+            f"| {r['model']} | {r['threads']} | {r['label']} | {lat['p50_ms']:.1f} | {lat['speedup']:.3f}× | {vs} |"
+        )
     shipped = doc["shipped_step"]
+    goals = {("gaitbase", 1): 3.9, ("gaitbase", 2): 3.5, ("quarter-random", 1): 3.0, ("quarter-random", 2): 3.0}
+    lines += ["", "## Checked from the rows (issue 20 item 4: onnxruntime INT8 as shipped vs FP32)", ""]
+    for r in doc["rows"]:
+        goal = goals.get((r["model"], r["threads"]))
+        fp32 = r["latency"]["ratio_to"].get(FP32)
+        if r["label"] == shipped and goal and fp32:
+            met = "met" if 1 / fp32 >= goal else "NOT met"
+            lines.append(f"- {r['model']}, {r['threads']} thread(s): {1 / fp32:.2f}× (goal ≥ {goal}×: {met})")
     lines += ["", f"## Op-type profile (ms per run): none → shipped ({shipped}), and shipped → other stem", ""]
     for r in doc["rows"]:
         if r["label"] != "none" or "profile_ms" not in r:

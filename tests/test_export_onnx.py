@@ -17,6 +17,7 @@ from gaitcompress.export.onnx_export import InputSpec, export_onnx, read_metadat
 from gaitcompress.export.parity import first_departure, first_gap, onnx_probes, tensor_gaps
 from gaitcompress.export.qdq import export_qdq, float_input_quantizers
 from gaitcompress.export.runtime import FLOAT_BIAS, fused_integer_nodes, make_session
+from gaitcompress.export.stage import ExportConfig
 from gaitcompress.models import create_model
 from gaitcompress.quant.prepare import QConfig, quantize_model
 
@@ -168,6 +169,17 @@ def test_a_stem_of_32_channels_or_more_runs_as_an_integer_conv_and_stays_exact(m
     assert "Round" not in _ops(path)  # no float rounding of the stem input left
     gaps = tensor_gaps(int32_bias_model(wide, sils), path, sils)
     assert first_gap(gaps) is None, first_gap(gaps)
+    assert read_metadata(path)["float_stem"] == []
+    # `stem` overrides the width rule both ways (int8 is the faster stem on 2+ threads); the file records it
+    narrow = _qat(model, sils, "w8a8", "ort")
+    as_int8 = export_qdq(narrow, tmp_path / "int8stem.onnx", "ort", SPEC, stem="int8")
+    assert read_metadata(as_int8)["float_stem"] == [] and "Round" not in _ops(as_int8)
+    gaps = tensor_gaps(int32_bias_model(narrow, sils, read_metadata(as_int8)["float_stem"]), as_int8, sils)
+    assert first_gap(gaps) is None, first_gap(gaps)
+    as_float = export_qdq(wide, tmp_path / "floatstem.onnx", "ort", SPEC, stem="float")
+    assert read_metadata(as_float)["float_stem"] == sorted(float_input_quantizers(wide, "float")) != []
+    with pytest.raises(GaitCompressError, match="not a stem kernel"):
+        ExportConfig(format="int8", stem="fp16")
 
 
 @pytest.mark.parametrize("preset", ["w8a8", "w4a4"])

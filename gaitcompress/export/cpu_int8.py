@@ -1,4 +1,4 @@
-"""Which int8 conv-weight encoding an `ort` INT8 graph should hold for a CPU (onnxruntime's integer conv kernels).
+"""Which int8 conv-weight encoding and stem kernel an `ort` INT8 graph should hold for a CPU (onnxruntime's kernels).
 
 Torch-free, so a pipeline recipe's check can ask it before any training. See `export.qdq` (module docstring) for
 the two encodings; both hold the same values.
@@ -13,6 +13,7 @@ from gaitcompress.errors import GaitCompressError
 from gaitcompress.results import cpu_flags
 
 INT8_WEIGHTS = ("auto", "signed", "unsigned")
+STEMS = ("auto", "float", "int8")  # the one-channel stem conv's kernel in an `ort` graph (qdq.float_input_quantizers)
 VNNI = ("avx512_vnni", "avx_vnni")
 
 
@@ -22,6 +23,15 @@ def check_int8_weights(choice: str, named: str) -> None:
         raise GaitCompressError(
             f"{named}{choice!r} is not an int8 weight encoding",
             f"use one of {', '.join(INT8_WEIGHTS)} (auto picks for this CPU)",
+        )
+
+
+def check_stem(choice: str, named: str) -> None:
+    """Refuse an unknown stem kernel, `named` as the user wrote it (`--stem `, `recipe: export.stem=`)."""
+    if choice not in STEMS:
+        raise GaitCompressError(
+            f"{named}{choice!r} is not a stem kernel",
+            f"use one of {', '.join(STEMS)} (auto: integer from 32 channels; int8 is faster on 2+ threads)",
         )
 
 

@@ -29,9 +29,10 @@ def export_at_size(
     fmt: str = "fp32",
     opset: int = DEFAULT_OPSET,
     int8_weights: str = "auto",
+    stem: str = "auto",
 ) -> Path:
     """Export `checkpoint` (FP32: `fmt` fp32/fp16; QAT: INT8 in its own placement, conv weights encoded as
-    `int8_weights`) declaring `size` × `frames`.
+    `int8_weights`, stem kernel `stem`) declaring `size` × `frames`.
 
     The file is named after `out` (a path ending in .onnx); metadata says `deploy_size: true` and the training size.
     """
@@ -46,7 +47,7 @@ def export_at_size(
     if ckpt.get("kind") == "qat":
         placement = (ckpt.get("qconfig") or {}).get("placement", "trt")
         meta["bits"] = "int8"
-        return export_qdq(model, out, placement, spec, opset=opset, metadata=meta, int8_weights=int8_weights)
+        return export_qdq(model, out, placement, spec, opset=opset, metadata=meta, int8_weights=int8_weights, stem=stem)
     return export_onnx(model, out, fmt, spec, opset=opset, metadata={**meta, "bits": fmt})
 
 

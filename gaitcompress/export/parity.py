@@ -325,9 +325,12 @@ def verify_export(
     known = {k: float(v) for k, v in known_metrics.items()} if known_metrics else None
     if quantized and placement == "ort":
         from gaitcompress.export.int_bias import int32_bias_model
+        from gaitcompress.export.onnx_export import read_metadata
         from gaitcompress.export.qdq import float_input_quantizers
 
-        reference = int32_bias_model(model, rows, float_input_quantizers(model))
+        # the stem kernel the file was exported with (files from before `float_stem` was recorded: the width rule)
+        float_stem = read_metadata(onnx_path).get("float_stem")
+        reference = int32_bias_model(model, rows, float_input_quantizers(model) if float_stem is None else float_stem)
         trained = known or evaluate(extract_features(model, loader, tracker=tracker), protocol).metrics
         label = "pytorch hard-quant + int32 bias"
         known = None  # the int32-bias reference is another model: it is scored in full

@@ -37,7 +37,7 @@ Integer containers (zero point 0 unless said):
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gaitcompress.export.cpu_int8 import int8_weights_for
+from gaitcompress.export.cpu_int8 import STEMS, int8_weights_for
 from gaitcompress.export.onnx_export import DEFAULT_OPSET, InputSpec, export_onnx
 from gaitcompress.export.onnx_passes import (
     DEPLOY_PASSES,
@@ -147,8 +147,11 @@ def _set(root: nn.Module, path: str, module: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, name, module)
 
 
-def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
-    """An eval copy of a QAT model whose quantizers trace as Q/DQ (the input model is not touched)."""
+def deploy_copy(model: nn.Module, placement: str, float_inputs: Collection[str] = ()) -> nn.Module:
+    """An eval copy of a QAT model whose quantizers trace as Q/DQ (the input model is not touched).
+
+    The input quantizers named in `float_inputs` trace as float rounding instead (`float_input_quantizers`).
+    """
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; use one of {PLACEMENTS}")
     model = copy.deepcopy(model).eval()
@@ -160,7 +163,6 @@ def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
             wq = getattr(module, "weight_quant", None)
             if is_quantizer(wq) and isinstance(getattr(module, "weight", None), nn.Parameter):
                 module.weight.copy_(wq(module.weight))  # pre-round to the trained grid
-    float_inputs = float_input_quantizers(model) if placement == "ort" else set()
     for path, module in list(model.named_modules()):
         if is_quantizer(module):
             _set(model, path, ExportQuantizer(module.qparams(), placement, float_ops=path in float_inputs))
@@ -170,8 +172,10 @@ def deploy_copy(model: nn.Module, placement: str) -> nn.Module:
 INT8_STEM_MIN_CHANNELS = 32  # a one-channel stem this wide or wider runs as an integer conv (see below)
 
 
-def float_input_quantizers(model: nn.Module) -> set[str]:
-    """Input quantizers of narrow single-channel convs (the stem), which the `ort` placement runs in float.
+def float_input_quantizers(model: nn.Module, stem: str = "auto") -> set[str]:
+    """Input quantizers of the single-channel convs (the stem) that the `ort` placement runs in float.
+
+    `stem`: `auto` keeps narrow stems (under 32 output channels) in float, `float` / `int8` every / no stem.
 
     onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the input has
     one channel (K = kh·kw = 9) and the output is narrow: measured on the quick student (8 channels) at 64×44,
@@ -184,12 +188,14 @@ def float_input_quantizers(model: nn.Module) -> set[str]:
     (as float ops) and its weights keep their int8 values, so the numbers are the QAT model's; only the kernel
     differs.
     """
+    if stem not in STEMS:
+        raise ValueError(f"stem={stem!r}: use one of {', '.join(STEMS)}")
     return {
         f"{path}.input_quant"
         for path, m in model.named_modules()
         if isinstance(m, nn.Conv2d)
         and m.in_channels == 1
-        and m.out_channels < INT8_STEM_MIN_CHANNELS
+        and (stem == "float" or (stem == "auto" and m.out_channels < INT8_STEM_MIN_CHANNELS))
         and is_quantizer(getattr(m, "input_quant", None))
     }
 
@@ -226,12 +232,14 @@ def export_qdq(
     metadata: Mapping[str, Any] | None = None,
     passes: Sequence[str] | None = None,
     int8_weights: str = "auto",
+    stem: str = "auto",
 ) -> Path:
     """Export a fake-quantized model as an INT8 QDQ graph (validated, atomic; see the module docstring).
 
     `passes`: which of `onnx_passes.DEPLOY_PASSES` (exact clean-ups of what is not compute) to run; default all of
     them for the `ort` placement, `unsigned_weights` only where `int8_weights_for(int8_weights)` says so, and none
-    for `trt` (TensorRT reads the plain QDQ form). Recorded in the metadata.
+    for `trt` (TensorRT reads the plain QDQ form). Recorded in the metadata, as are the stem input quantizers run
+    in float (`float_stem`, chosen by `stem`: see `float_input_quantizers`), which parity reads back.
     """
     if passes is None and placement == "ort":
         unsigned = int8_weights_for(int8_weights) == "unsigned"
@@ -240,10 +248,12 @@ def export_qdq(
     unknown = [p for p in passes if p not in DEPLOY_PASSES]
     if unknown:
         raise ValueError(f"unknown export passes {unknown}; choose from {list(DEPLOY_PASSES)}")
-    deploy = deploy_copy(qat_model, placement)
+    float_inputs = float_input_quantizers(qat_model, stem) if placement == "ort" else set()
+    deploy = deploy_copy(qat_model, placement, float_inputs)
     report = quantizer_report(deploy)
     incompatible = sorted(p for p, r in report.items() if r["dtype"] == "uint8") if placement == "trt" else []
     meta = {"placement": placement, "trt_incompatible": incompatible, "passes": passes, **(metadata or {})}
     if placement == "ort":
         meta["int8_weights"] = "unsigned" if "unsigned_weights" in passes else "signed"
+        meta["float_stem"] = sorted(float_inputs)
     return export_onnx(deploy, path, "int8", spec, outputs, opset, meta, rewrite=_int8_rewrite(placement, passes))

@@ -22,7 +22,7 @@ from typing import Any
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError
-from gaitcompress.export.cpu_int8 import check_int8_weights
+from gaitcompress.export.cpu_int8 import check_int8_weights, check_stem
 from gaitcompress.export.onnx_export import (
     DEFAULT_OPSET,
     InputSpec,
@@ -57,6 +57,7 @@ class ExportConfig:
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap, in points
     data: dict[str, Any] | None = None  # the data section to verify on, instead of the checkpoint's recipe's
     int8_weights: str = "auto"  # ort int8: signed | unsigned conv weights; auto = this CPU's exact, fast one (qdq)
+    stem: str = "auto"  # ort int8: the stem conv in float | int8; auto = int8 from 32 channels (qdq)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -69,6 +70,7 @@ class ExportConfig:
             raise GaitCompressError(f"--frames {self.frames} must be at least 1")
         check_opset(self.opset, self.format)
         check_int8_weights(self.int8_weights, "--int8-weights ")
+        check_stem(self.stem, "--stem ")
 
 
 @dataclass
@@ -201,7 +203,7 @@ def export_checkpoint(
     with tracker.task(f"exporting {stem}.onnx", 1) as step:
         if qat:
             onnx_path = export_qdq(model, out / f"{stem}.onnx", placement, spec, outputs, cfg.opset, meta,
-                                   int8_weights=cfg.int8_weights)  # fmt: skip
+                                   int8_weights=cfg.int8_weights, stem=cfg.stem)  # fmt: skip
         else:
             onnx_path = export_onnx(model, out / f"{stem}.onnx", cfg.format, spec, outputs, cfg.opset, meta)
         step(1)

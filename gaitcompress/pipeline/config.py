@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gaitcompress.errors import GaitCompressError, did_you_mean
-from gaitcompress.export.cpu_int8 import check_int8_weights
+from gaitcompress.export.cpu_int8 import check_int8_weights, check_stem
 from gaitcompress.models import list_models
 
 
@@ -40,6 +40,7 @@ class ExportSection:
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap between ONNX and PyTorch, in points
     opset: int = 17
     int8_weights: str = "auto"  # ort int8 conv weights: signed | unsigned | auto (this CPU's; see export.qdq)
+    stem: str = "auto"  # ort int8 stem conv: float | int8 | auto (int8 from 32 channels; int8 wins on 2+ threads)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class PipelineRecipe:
                 )
         if self.export is not None:
             check_int8_weights(self.export.int8_weights, f"{where}: export.int8_weights=")
+            check_stem(self.export.stem, f"{where}: export.stem=")
         if self.quantize and self.student is None:
             raise GaitCompressError(f"{where}: quantize needs a student stage", "add student: {recipe: ...}")
         ref = self.bench.deploy_reference if self.bench is not None else None

@@ -281,7 +281,8 @@ class PipelineRun:
             files, parity = {}, {}
             for fmt in formats:
                 cfg = ExportConfig(format=fmt, out=str(folder), frames=sec.frames, opset=sec.opset, verify=sec.verify,
-                                   rank1_tol=sec.rank1_tol, data=stage.data, int8_weights=weights)  # fmt: skip
+                                   rank1_tol=sec.rank1_tol, data=stage.data, int8_weights=weights,
+                                   stem=sec.stem)  # fmt: skip
                 result = export_checkpoint(stage.checkpoint, cfg, self.tracker, strict=False, known_metrics=known)
                 files[fmt] = str(result.onnx)
                 if result.parity is not None:
@@ -307,7 +308,7 @@ class PipelineRun:
         size, frames, reference = tuple(sec.deploy_size), sec.deploy_frames, sec.deploy_reference
         weights = int8_weights_for(self.cfg.export.int8_weights)
         section = {"size": list(size), "frames": frames, "reference": reference, "opset": opset,
-                   "int8_weights": weights}  # fmt: skip
+                   "int8_weights": weights, "stem": self.cfg.export.stem}  # fmt: skip
 
         def fn(folder: Path, resume: bool) -> dict[str, Any]:
             files = {}
@@ -315,7 +316,7 @@ class PipelineRun:
                 for m in models:
                     out = folder / f"{m}.onnx"
                     files[m] = str(export_at_size(self.model_stage(m).checkpoint, out, size, frames, opset=opset,
-                                                  int8_weights=weights))  # fmt: skip
+                                                  int8_weights=weights, stem=self.cfg.export.stem))  # fmt: skip
                     step(1)
                 if reference:
                     out = folder / f"{reference}.onnx"
