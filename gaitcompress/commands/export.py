@@ -33,8 +33,7 @@ StemOpt = Annotated[
     str,
     typer.Option(
         "--stem",
-        help="ort int8 stem conv: float (faster on one thread at narrow widths) | int8 (faster on 2+ threads) | "
-        "auto (int8 from 32 channels).",
+        help="ort int8 stem conv kernel: float | int8 | auto (int8 from 32 output channels, where it is faster).",
     ),
 ]
 OpenvinoOpt = Annotated[

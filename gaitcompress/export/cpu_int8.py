@@ -31,7 +31,7 @@ def check_stem(choice: str, named: str) -> None:
     if choice not in STEMS:
         raise GaitCompressError(
             f"{named}{choice!r} is not a stem kernel",
-            f"use one of {', '.join(STEMS)} (auto: integer from 32 channels; int8 is faster on 2+ threads)",
+            f"use one of {', '.join(STEMS)} (auto: an integer stem from 32 output channels, float below)",
         )
 
 
@@ -39,7 +39,7 @@ def int8_weights_for(choice: str = "auto", flags: Sequence[str] | None = None, m
     """`signed` or `unsigned` conv weights for an `ort` graph; `auto`: the exact and fast one on this CPU.
 
     Unsigned only on x86 without VNNI (where the u8×s8 kernel saturates: measured on an AVX2 EPYC, rank-1 +0.83);
-    with VNNI the signed graph is exact and, at full GaitBase width, 2.5× faster (bench/results/avx512-vnni).
+    with VNNI the signed graph is exact and, at full GaitBase width, 2.5× faster (bench/results/deploy-int8-passes.md).
     """
     if choice not in INT8_WEIGHTS:
         raise ValueError(f"int8_weights={choice!r}: use one of {', '.join(INT8_WEIGHTS)}")

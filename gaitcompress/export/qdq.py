@@ -178,15 +178,15 @@ def float_input_quantizers(model: nn.Module, stem: str = "auto") -> set[str]:
     `stem`: `auto` keeps narrow stems (under 32 output channels) in float, `float` / `int8` every / no stem.
 
     onnxruntime's int8 convolution (MLAS, im2col + GEMM) is slower than its FP32 NCHWc kernel when the input has
-    one channel (K = kh·kw = 9) and the output is narrow: measured on the quick student (8 channels) at 64×44,
-    9.4 ms vs 2.0 ms per 30-frame sequence. From 32 output channels on, the integer stem wins: a float stem's
-    output must be reordered out of NCHWc, quantized and transposed to the NHWC layout of the integer convs, and
-    the identity shortcut of layer 1 then reads the NCHW tensor, so two more transposes surround its Add —
-    layout copies of the largest activation that do not scale with threads (bench/results/deploy-int8-passes.md:
-    GaitBase at 64×44, 30 frames, one thread, VNNI: 4.4 ms of transposes and reorders gone, 1–2 % overall; the
-    quarter-width stem of 16 channels stays float, 6 % faster). A float stem's input is still rounded to its grid
-    (as float ops) and its weights keep their int8 values, so the numbers are the QAT model's; only the kernel
-    differs.
+    one channel (K = kh·kw = 9) and the output is narrow. A float stem costs layout work instead: its output is
+    reordered out of NCHWc, quantized and transposed to the integer convs' NHWC layout, and layer 1's identity
+    shortcut then reads the NCHW tensor, so two more transposes surround its Add. Measured interleaved at 64×44 ×
+    30 frames on an AVX-512 VNNI EPYC (bench/results/deploy-int8-passes.md, 48 rounds): full GaitBase (64
+    channels) 3.82× FP32 with the integer stem vs 3.77× float on one thread, 3.76× vs 3.55× on two; the quarter
+    width (16) 2.91× float vs 2.75× integer on one thread, 2.59× vs 2.55× on two; the student (8) 1.68× vs 1.49×.
+    Half width (32, one thread, one 20-round run outside the table): 3.52× integer vs 3.47× float.
+    A float stem's input is still rounded to its grid (as float ops) and its weights keep their int8 values, so
+    the numbers are the QAT model's; only the kernel differs.
     """
     if stem not in STEMS:
         raise ValueError(f"stem={stem!r}: use one of {', '.join(STEMS)}")

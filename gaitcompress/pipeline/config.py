@@ -40,7 +40,7 @@ class ExportSection:
     rank1_tol: float = 0.2  # parity: largest allowed rank-1 gap between ONNX and PyTorch, in points
     opset: int = 17
     int8_weights: str = "auto"  # ort int8 conv weights: signed | unsigned | auto (this CPU's; see export.qdq)
-    stem: str = "auto"  # ort int8 stem conv: float | int8 | auto (int8 from 32 channels; int8 wins on 2+ threads)
+    stem: str = "auto"  # ort int8 stem conv kernel: float | int8 | auto (int8 from 32 output channels)
 
 
 @dataclass(frozen=True)
