@@ -95,25 +95,28 @@ def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> Path:
 
 @contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that arrives mid-write until the write is done, then raise it.
+    """Hold a Ctrl-C (or SIGTERM) that arrives mid-write until the write is done, then deliver it.
 
     torch.save writes through C++: a KeyboardInterrupt raised inside its file callback is swallowed there and the
     writer then fails with "unexpected pos", which would read as a disk error and lose both the interrupt and the
-    checkpoint. A write takes well under a second, so the user's Ctrl-C lands right after it, with the file complete.
+    checkpoint. A write takes well under a second, so the signal lands right after it, with the file complete.
+    Only signals with a Python handler (Ctrl-C's default, the CLI's SIGTERM) are held; ignored or default-action
+    signals keep their meaning, and only the main thread may set handlers.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not (
-        signal.default_int_handler
-    ):
-        yield  # only the main thread may set handlers; a custom or ignored handler is the caller's choice
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
+    held = {s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
     caught: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    for signum in held:
+        signal.signal(signum, lambda number, _frame: caught.append(number))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
     if caught:
-        raise KeyboardInterrupt
+        held[caught[0]](caught[0], None)  # its own handler, now: Ctrl-C's raises KeyboardInterrupt
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:

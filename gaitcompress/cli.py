@@ -11,6 +11,7 @@ usage line names arguments in capitals (`RECIPE [OVERRIDES]...`, where typer pri
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -104,8 +105,15 @@ def command() -> Any:
     return cli
 
 
+def _terminated(_signum: int, _frame: Any) -> None:
+    """SIGTERM (a scheduler's stop, `kill`, a cancelled CI job) ends a run the way Ctrl-C does: what was saved and
+    the command that resumes, exit 130; never a half-written file (checkpoints hold it until a write is done)."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminated)
     cli = command()
     try:
         cli(prog_name="gaitcompress")

@@ -127,6 +127,27 @@ def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
     assert not (run_dir / ".lock").exists()
 
 
+def test_sigterm_ends_a_run_like_ctrl_c(runner, tmp_path):
+    # a scheduler's stop, `kill`, a cancelled CI job: what was saved and how to resume, no traceback, lock released
+    run_dir = tmp_path / "run"
+    args = [*TINY, "train.iterations=100000", "train.save_every=1", f"run_dir={run_dir}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gaitcompress.cli", "train", RECIPE, *args],
+        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    deadline = time.time() + 90
+    while not list((run_dir / "checkpoints").glob("ckpt_*.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: saved" in err and "--resume" in err and "Traceback" not in err
+    assert not (run_dir / ".lock").exists()
+    newest = (run_dir / "checkpoints" / "latest").read_text().strip()
+    assert torch.load(run_dir / "checkpoints" / newest, weights_only=True)["iteration"] > 0
+
+
 def test_a_ctrl_c_inside_torch_save_is_raised_after_the_checkpoint_is_complete(tmp_path, monkeypatch):
     # torch.save swallows a KeyboardInterrupt raised in its file callback and then fails with "unexpected pos":
     # the interrupt must wait for the write, and the file must be whole
