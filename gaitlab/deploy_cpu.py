@@ -340,6 +340,7 @@ def passes(args: argparse.Namespace) -> None:
     files = _json(work / "files.json")
     sils = random_silhouettes(1, FRAMES, *DEPLOY)
     result: dict[str, Any] = {"environment": measured_environment(args.command)}
+    profiled = ("none", shipped_step(), OTHER_STEM)
     for model in ("gaitbase", "quarter-random", "student"):
         steps = _pass_files(work, model, files[model]["ort-int8-gc-nopass"])
         steps[OTHER_STEM] = files[model]["ort-int8-gc-otherstem"]
@@ -353,7 +354,7 @@ def passes(args: argparse.Namespace) -> None:
         result[model]["profile"] = {
             step: op_profile(path, {"sils": sils}, args.threads, runs=3)
             for step, path in steps.items()
-            if step in ("none", shipped_step(), OTHER_STEM)
+            if step in profiled
         }
     _json(work / f"passes-t{args.threads}.json", result)
     print(f"wrote {work / f'passes-t{args.threads}.json'}")

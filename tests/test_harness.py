@@ -106,8 +106,8 @@ def test_an_unreadable_newest_checkpoint_is_skipped_with_a_warning(trained, tmp_
     assert code == 1 and "no readable checkpoint" in err  # never a silent start from iteration 0
 
 
-def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
-    run_dir = tmp_path / "run"
+def _stop_a_training_run(run_dir: Path, signum: int) -> tuple[int, str]:
+    """Start `train` in a subprocess, send `signum` once it has written a checkpoint; its exit code and stderr."""
     args = [*TINY, "train.iterations=100000", "train.save_every=1", f"run_dir={run_dir}"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "gaitcompress.cli", "train", RECIPE, *args],
@@ -119,9 +119,15 @@ def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
     deadline = time.time() + 90
     while not list((run_dir / "checkpoints").glob("ckpt_*.pt")) and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
+    run_dir = tmp_path / "run"
+    code, err = _stop_a_training_run(run_dir, signal.SIGINT)
+    assert code == 130, err
     assert "interrupted: saved" in err and "ckpt_" in err
     assert f"resume with: gaitcompress train {RECIPE}" in err and "--resume" in err and "Traceback" not in err
     assert not (run_dir / ".lock").exists()
@@ -130,18 +136,8 @@ def test_ctrl_c_prints_what_was_saved_and_the_resume_command(runner, tmp_path):
 def test_sigterm_ends_a_run_like_ctrl_c(runner, tmp_path):
     # a scheduler's stop, `kill`, a cancelled CI job: what was saved and how to resume, no traceback, lock released
     run_dir = tmp_path / "run"
-    args = [*TINY, "train.iterations=100000", "train.save_every=1", f"run_dir={run_dir}"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gaitcompress.cli", "train", RECIPE, *args],
-        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    deadline = time.time() + 90
-    while not list((run_dir / "checkpoints").glob("ckpt_*.pt")) and time.time() < deadline:
-        time.sleep(0.2)
-    proc.terminate()
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    code, err = _stop_a_training_run(run_dir, signal.SIGTERM)
+    assert code == 130, err
     assert "interrupted: saved" in err and "--resume" in err and "Traceback" not in err
     assert not (run_dir / ".lock").exists()
     newest = (run_dir / "checkpoints" / "latest").read_text().strip()

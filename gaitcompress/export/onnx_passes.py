@@ -212,10 +212,13 @@ def _reduce_axes(g: _Graph, node: onnx.NodeProto) -> list[int] | None:
     for a in node.attribute:
         if a.name == "axes":
             return list(a.ints)
-    if len(node.input) > 1 and node.input[1]:
-        axes = g.const(node.input[1])
-        return None if axes is None else [int(v) for v in axes.reshape(-1)]
-    return None
+    return _const_ints(g, node.input[1]) if len(node.input) > 1 and node.input[1] else None
+
+
+def _const_ints(g: _Graph, name: str) -> list[int] | None:
+    """A constant input (axes, starts, …) as a list of ints, or None when it is computed at run time."""
+    values = g.const(name)
+    return None if values is None else [int(v) for v in values.reshape(-1)]
 
 
 def integer_temporal_max(model: onnx.ModelProto, levels: int = 8) -> int:
@@ -300,7 +303,7 @@ def single_frame_reduce(model: onnx.ModelProto) -> int:
         while (node := g.producer.get(x)) is not None and node.op_type == "Max" and len(node.input) == 2:
             a, b = (g.producer.get(i) for i in node.input)
             halves = [n for n in (a, b) if n is not None and n.op_type == "Slice" and len(n.input) > 3]
-            if len(halves) != 2 or a.input[0] != b.input[0] or any(_slice_axes(g, n) != [1] for n in halves):
+            if len(halves) != 2 or a.input[0] != b.input[0] or any(_const_ints(g, n.input[3]) != [1] for n in halves):
                 break
             x = root = a.input[0]
         if root is not None:
@@ -353,11 +356,6 @@ def stem_input_qdq(model: onnx.ModelProto) -> int:
         done += 1
     remove_unused(model)
     return done
-
-
-def _slice_axes(g: _Graph, node: onnx.NodeProto) -> list[int] | None:
-    axes = g.const(node.input[3])
-    return None if axes is None else [int(v) for v in axes.reshape(-1)]
 
 
 def fold_float_weights(model: onnx.ModelProto) -> int:
