@@ -43,7 +43,7 @@ RESULTS = "metrics.json"
 # recipe keys that shape the model, its training module, its training data or the optimizer: a resume must not
 # change them (iteration counts may grow: resuming to train longer is what --resume is for; the trainer then
 # stretches the LR schedule to the new horizon). `generator` is synth's model, `head`/`pairs` rerank's.
-FROZEN = ("seed", "model", "loss", "optim", "sched", "distill", "quant", "generator", "head", "pairs",
+FROZEN = ("seed", "model", "loss", "optim", "sched", "distill", "quant", "generator", "critic", "head", "pairs",
           "data.input_size", "data.train_frames", "data.batch_p", "data.batch_k", "data.synth", "data.root",
           "data.mix", "data.max_train_seqs_per_id")  # fmt: skip
 MAY_CHANGE = ("quant.stage1.iterations", "quant.stage2.iterations")

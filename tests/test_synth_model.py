@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from gaitcompress.errors import GaitCompressError
+from gaitcompress.models import create_model
 from gaitcompress.synth.conditioning import Condition, LabelSpace, covariate_of
+from gaitcompress.synth.critic import CriticConfig, IdentityCritic
 from gaitcompress.synth.diffusion import DiffusionConfig, GaussianDiffusion, beta_schedule
 from gaitcompress.synth.generator import build_generator, load_generator
 from gaitcompress.synth.sample import SampleConfig, generate_plan, novel_names, plan, to_layout, write_dataset
@@ -107,7 +109,7 @@ def test_training_loss_is_finite_and_reaches_the_stem():
     x0 = torch.rand(2, 1, T, H, W) * 2 - 1
     mask = torch.zeros(2, 1, T, 1, 1)
     mask[:, :, :2] = 1
-    loss = g.train().loss(x0, _cond(), mask=mask)
+    loss = g.train().denoising(x0, _cond(), mask=mask).mse
     loss.backward()
     assert torch.isfinite(loss) and g.unet.stem.weight.grad is not None
 
@@ -216,3 +218,21 @@ def test_gpu_recipe_builds_the_paper_generator_at_64x44_by_30_frames():
     g = build_generator(IDS, ["000"], ["nm"], cfg.data.train_frames, *cfg.data.input_size,
                         preset=cfg.generator.preset, unet=cfg.generator.unet)  # fmt: skip
     assert (g.frames, g.height, g.width) == (30, 64, 44) and g.unet.cfg.scale_shift
+
+
+def test_identity_critic_reads_only_low_noise_rows_that_kept_their_labels():
+    torch.manual_seed(0)
+    critic = IdentityCritic(create_model("gaitbase_w0125", num_classes=3), CriticConfig(weight=2.0, max_step=100))
+    x0 = torch.rand(3, 1, T, 32, 22) * 2 - 1
+    x0_hat = (-x0).requires_grad_(True)  # a wrong denoising: every row that counts adds to the term
+    lengths = torch.full((3,), T)
+    kept = torch.tensor([True, True, False])
+    assert critic.loss(x0, x0, torch.tensor([10, 10, 10]), kept, lengths).item() == pytest.approx(0.0, abs=1e-5)
+    loss = critic.loss(x0_hat, x0, torch.tensor([10, 500, 10]), kept, lengths)  # only row 0 counts
+    one = critic.loss(x0_hat[:1], x0[:1], torch.tensor([10]), kept[:1], lengths[:1])
+    assert loss.item() == pytest.approx(one.item(), rel=1e-5) and loss.item() > 0
+    loss.backward()
+    assert x0_hat.grad[0].abs().sum() > 0 and x0_hat.grad[1:].abs().sum() == 0
+    assert all(p.grad is None for p in critic.recognizer.parameters())
+    none = critic.loss(x0_hat, x0, torch.tensor([500, 500, 10]), kept, lengths)
+    assert none.item() == 0.0

@@ -10,6 +10,7 @@ import torch
 
 from gaitcompress.data import DataConfig, build_test_loader
 from gaitcompress.data.batch import SeqMeta
+from gaitcompress.errors import GaitCompressError
 from gaitcompress.models import create_model
 from gaitcompress.recipe import to_dict
 from gaitcompress.synth.conditioning import Condition, LabelSpace
@@ -241,3 +242,30 @@ def test_cli_judge_names_rows_by_run_and_checkpoint(real, trained):
     rows = json.loads((tmp / "cli_judge.json").read_text())["rows"]
     iteration = int(ckpt.stem.split("_")[1])
     assert [r["method"] for r in rows] == ["real", "run", f"run@{iteration}"]
+
+
+def test_identity_critic_trains_the_generator_and_stays_frozen(real, trained):
+    """With critic.recognizer the log gains an 'identity' term; the critic's weights and BN stats stay put."""
+    tmp, _ = trained
+    torch.manual_seed(1)
+    critic = create_model("gaitbase_w0125", num_classes=3)
+    torch.save({"model": critic.state_dict(), "spec": to_dict(critic.spec)}, tmp / "critic.pt")
+    before = {k: v.clone() for k, v in critic.state_dict().items()}
+    recipe = _recipe(real, tmp)
+    recipe["run_dir"] = str(tmp / "critic_run")
+    recipe["critic"] = {"recognizer": str(tmp / "critic.pt"), "max_step": 50}
+    run_synth_train(recipe)
+    logged = [json.loads(line) for line in (tmp / "critic_run" / "log.jsonl").read_text().splitlines()]
+    assert any("train/identity" in r or "identity" in r for r in logged)
+    saved = torch.load(tmp / "critic.pt", weights_only=True)["model"]
+    assert all(torch.equal(saved[k], v) for k, v in before.items())
+    assert not any(k.startswith("critic") for k in torch.load(tmp / "critic_run" / "final.pt")["model"])
+
+
+def test_identity_critic_may_not_be_the_judge(real, trained):
+    tmp, _ = trained
+    recipe = _recipe(real, tmp)
+    recipe["run_dir"] = str(tmp / "same_run")
+    recipe["critic"] = {"recognizer": str(tmp / "rec.pt")}
+    with pytest.raises(GaitCompressError, match="same model"):
+        run_synth_train(recipe)

@@ -68,27 +68,23 @@ class GaussianDiffusion:
         a = self._abar(t, x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
-    def loss(
-        self,
-        eps_fn: EpsFn,
-        x0: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """DDPM simple loss: mean of (ε − ε̂)² over the elements where `mask` (broadcastable to x0) is 1."""
-        n = x0.shape[0]
-        t = torch.randint(0, self.cfg.steps, (n,), device=x0.device, generator=generator)
+    def noised(
+        self, x0: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A training draw: t uniform in [0, T), ε ~ N(0, I) and x_t → (t [N], ε, x_t)."""
+        t = torch.randint(0, self.cfg.steps, (x0.shape[0],), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        err = (eps_fn(self.q_sample(x0, t, noise), t) - noise) ** 2
-        if mask is None:
-            return err.mean()
-        mask = mask.expand_as(err).to(err.dtype)
-        return (err * mask).sum() / mask.sum().clamp(min=1)
+        return t, noise, self.q_sample(x0, t, noise)
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """x̂_0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, clipped to [−1, 1]."""
+        a = self._abar(t, x)
+        return ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
 
     def _x0_eps(self, x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Clipped x̂_0 and the ε consistent with it."""
         a = self._abar(t, x)
-        x0 = ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+        x0 = self.predict_x0(x, t, eps)
         return x0, (x - a.sqrt() * x0) / (1 - a).sqrt()
 
     @torch.no_grad()

@@ -31,6 +31,16 @@ class GeneratorSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)  # build_generator(**kwargs) rebuilds it
 
 
+@dataclass
+class Denoised:
+    """One training draw: the ε-MSE, the clipped x̂_0 [N, 1, T, H, W], its steps t [N], rows that kept labels [N]."""
+
+    mse: torch.Tensor
+    x0_hat: torch.Tensor
+    t: torch.Tensor
+    kept: torch.Tensor
+
+
 class GaitCrafter(nn.Module):
     """Identity/view/covariate-conditioned ε-predictor for clips [N, 1, T, H, W] in [−1, 1]."""
 
@@ -58,10 +68,19 @@ class GaitCrafter(nn.Module):
         """ε̂ for x_t [N, 1, T, H, W] at steps t [N]."""
         return self.unet(x_t + self.cond.input_map(cond), self.cond.embedding(t, cond))
 
-    def loss(self, x0: torch.Tensor, cond: Condition, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """DDPM loss on clips x0 [N, 1, T, H, W] in [−1, 1], labels dropped at rate `cond_drop`."""
+    def denoising(self, x0: torch.Tensor, cond: Condition, mask: torch.Tensor | None = None) -> Denoised:
+        """One DDPM training draw on clips x0 [N, 1, T, H, W] in [−1, 1], labels dropped at rate `cond_drop`.
+
+        Returns the ε-MSE over the elements where `mask` (broadcastable to x0) is 1, and what an extra
+        training term on the denoised clip needs (x̂_0, t, which rows kept their labels).
+        """
         cond = cond.drop(self.diffusion.cfg.cond_drop)
-        return self.diffusion.loss(lambda x, t: self(x, t, cond), x0, mask)
+        t, noise, x_t = self.diffusion.noised(x0)
+        eps = self(x_t, t, cond)
+        err = (eps - noise) ** 2
+        mse = err.mean() if mask is None else (err * mask.expand_as(err)).sum() / mask.expand_as(err).sum().clamp(min=1)
+        kept = cond.view > 0  # a dropped row has the null view (views are 1-based)
+        return Denoised(mse, self.diffusion.predict_x0(x_t, t, eps), t, kept)
 
     @torch.no_grad()
     def generate(

@@ -2,7 +2,8 @@
 
 A batch from the data loader (`Batch`: sils [N, T, H, W] in [0, 1], meta id/type/view) becomes clips
 x_0 = 2·sils − 1 of shape [N, 1, T, H, W] and a `Condition` (one-hot id, view, covariate of the type);
-the only loss term is the DDPM ε-MSE, averaged over the valid (unpadded) frames.
+the loss terms are the DDPM ε-MSE, averaged over the valid (unpadded) frames, and, with an identity critic
+(`gaitcompress.synth.critic`), the critic's identity term on the denoised clip.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from gaitcompress.data.batch import Batch, SeqMeta
 from gaitcompress.errors import GaitCompressError
 from gaitcompress.synth.conditioning import Condition, LabelSpace
+from gaitcompress.synth.critic import IdentityCritic
 from gaitcompress.synth.generator import GaitCrafter
 
 
@@ -29,11 +31,16 @@ def condition_from_meta(labels: LabelSpace, meta: Sequence[SeqMeta]) -> Conditio
 
 
 class GaitCrafterModule(nn.Module):
-    """`training_losses(batch) → {'diffusion': ε-MSE}`; `deploy_model()` is the generator itself."""
+    """`training_losses(batch) → {'diffusion': ε-MSE[, 'identity': critic term]}`; `deploy_model()` is the generator.
 
-    def __init__(self, generator: GaitCrafter) -> None:
+    The critic is a plain attribute, not a submodule: the engine's `.train()`, optimiser and checkpoints see
+    only the generator.
+    """
+
+    def __init__(self, generator: GaitCrafter, critic: IdentityCritic | None = None) -> None:
         super().__init__()
         self.generator = generator
+        self.critic = critic
 
     def training_losses(self, batch: Batch) -> dict[str, Tensor]:
         g = self.generator
@@ -46,7 +53,10 @@ class GaitCrafterModule(nn.Module):
         x0 = (2 * batch.sils - 1)[:, None]  # [N, T, H, W] in [0,1] → [N, 1, T, H, W] in [−1,1]
         valid = torch.arange(t, device=x0.device)[None] < batch.lengths[:, None]  # [N, T]
         cond = condition_from_meta(g.labels, batch.meta).to(x0.device)
-        return {"diffusion": g.loss(x0, cond, mask=valid[:, None, :, None, None])}
+        d = g.denoising(x0, cond, mask=valid[:, None, :, None, None])
+        if self.critic is None:
+            return {"diffusion": d.mse}
+        return {"diffusion": d.mse, "identity": self.critic.loss(d.x0_hat, x0, d.t, d.kept, batch.lengths)}
 
     def deploy_model(self) -> nn.Module:
         return self.generator

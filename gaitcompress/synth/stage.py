@@ -36,6 +36,7 @@ from gaitcompress.progress import NULL, Tracker
 from gaitcompress.recipe import from_dict, to_dict
 from gaitcompress.results import make_results, summarize, write_results
 from gaitcompress.synth.conditioning import Condition, LabelSpace
+from gaitcompress.synth.critic import CriticConfig, IdentityCritic
 from gaitcompress.synth.diffusion import DiffusionConfig
 from gaitcompress.synth.generator import GaitCrafter, build_generator, load_generator
 from gaitcompress.synth.judge import JudgeConfig, Reference, collect, label_sensitivity
@@ -91,6 +92,7 @@ class SynthRecipe:
     source: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)  # an identity term in training (optional)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=5e-4, weight_decay=0.0))
     sched: SchedConfig = field(default_factory=lambda: SchedConfig(name="cosine", warmup=50, min_lr_ratio=0.1))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(grad_clip=1.0))
@@ -172,6 +174,22 @@ def run_synth_train(
     )  # fmt: skip
 
 
+def new_critic(cfg: SynthRecipe, device: torch.device) -> IdentityCritic | None:
+    """The recipe's identity critic, or None; it may not be the judge's recognizer (see synth.critic)."""
+    c = cfg.critic
+    if not c.recognizer:
+        return None
+    path = checkpoints.resolve_checkpoint(c.recognizer)
+    if cfg.judge.recognizer and path == checkpoints.resolve_checkpoint(cfg.judge.recognizer):
+        raise GaitCompressError(
+            f"critic.recognizer and judge.recognizer are the same model ({path}): the judge would score a "
+            "generator trained to please it",
+            "train a second recognizer (e.g. the teacher recipe with seed=1) and set critic.recognizer to it",
+            key="critic.recognizer",
+        )
+    return IdentityCritic(load_checkpoint(path, name=c.model, device=device), c)
+
+
 def _synth_train(run: Run) -> StageResult:
     tic, cpu = time.perf_counter(), time.process_time()
     cfg, ctx = run.cfg, run.ctx
@@ -180,7 +198,7 @@ def _synth_train(run: Run) -> StageResult:
     curve = bool(cfg.train.eval_every and cfg.judge.recognizer)
     eval_fn = JudgeProbe(cfg, generator.labels, ctx.device) if curve else FixedBatchLoss(cfg, ctx.device)
     trainer = Trainer(
-        GaitCrafterModule(generator), loader, run.run_dir, cfg.train, cfg.optim, cfg.sched,
+        GaitCrafterModule(generator, new_critic(cfg, ctx.device)), loader, run.run_dir, cfg.train, cfg.optim, cfg.sched,
         ctx=ctx, eval_fn=eval_fn, tracker=run.tracker, meta={"recipe": run.recipe, "kind": "fp32"},
     )  # fmt: skip
     resumed = run.resume and trainer.resume() is not None
