@@ -142,6 +142,23 @@ def test_learning_curve_starts_at_the_untrained_point_and_plots(real, tmp_path):
     assert (tmp_path / "curve.png").stat().st_size > 1000 and (tmp_path / "curve.md").is_file()
 
 
+def test_cli_curve_prints_a_table_per_run_at_80_columns(real, tmp_path):
+    from typer.testing import CliRunner
+
+    from gaitcompress.commands.synth import app
+
+    torch.manual_seed(0)
+    rec = create_model("gaitbase_w0125", num_classes=3)
+    torch.save({"model": rec.state_dict(), "spec": to_dict(rec.spec)}, tmp_path / "rec.pt")
+    recipe = _recipe(real, tmp_path, iterations=2, eval_every=2)
+    recipe["judge"]["curve"] = {"views": ["000"], "types": ["nm"], "steps": 2, "sensitivity_clips": 2}
+    run_synth_train(recipe)
+    result = CliRunner().invoke(app, ["curve", str(tmp_path / "run"), "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    assert "run: judged learning curve" in result.output and "id@R1" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
 def test_novel_scores_tell_own_identity_from_collapse_onto_a_training_id():
     from gaitcompress.evaluation import Features
     from gaitcompress.synth.judge import Reference

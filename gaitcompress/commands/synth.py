@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from gaitcompress.commands._common import (
@@ -132,13 +133,15 @@ def curve(
     from gaitcompress.synth.curve import CURVE_KEYS, run_synth_curve
 
     doc = run_synth_curve(runs, out_file)
-    table = Table(title=f"{doc['name']}: judged learning curve")
-    for col in ("run", "iteration", *CURVE_KEYS):
-        table.add_column(col, justify="left" if col == "run" else "right")
-    for r in doc["rows"]:
-        m = r["metrics"]
-        table.add_row(r["method"], str(r["iteration"]), *(f"{m[k]['mean']:.3g}" if k in m else "–" for k in CURVE_KEYS))
-    out.print(table)
+    for run in dict.fromkeys(r["method"] for r in doc["rows"]):  # one 80-column table per run
+        table = Table(title=f"{run}: judged learning curve", box=box.SIMPLE_HEAD)
+        for col in ("it", *CURVE_KEYS):
+            table.add_column(col, justify="right")
+        for r in (r for r in doc["rows"] if r["method"] == run):
+            m = r["metrics"]
+            cells = (f"{m[k]['mean']:.{3 if k in ('FD', 'eps_mse') else 1}f}" if k in m else "–" for k in CURVE_KEYS)
+            table.add_row(str(r["iteration"]), *cells)
+        out.print(table)
     out.print(f"plot: {out_file.with_suffix('.png')}")
 
 
