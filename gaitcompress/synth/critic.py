@@ -8,8 +8,11 @@ the term identity-preserving generators add for faces (an identity loss on the d
     L_id = λ · mean over rows with t < max_step and labels kept of (1 − cos(f(x̂_0), f(x_0)))
 
 with f the recognizer's part embeddings [N, E, P] (cosine per part, averaged), x̂_0 the generator's
-denoised clip and x_0 the real clip it was noised from. Above `max_step` x̂_0 is a blur that no
-recognizer reads, and a row whose labels were dropped (classifier-free guidance) has no identity to keep.
+denoised clip and x_0 the real clip it was noised from. A row whose labels were dropped (classifier-free
+guidance) has no identity to keep. `max_step` limits the term to low noise; measured on SynthGait it should
+not: below t = 500 the identity is still in x_t, x̂_0 already embeds like x_0 (1 − cos ≈ 0.001) and the
+term teaches nothing, while over all t it is the only push towards reading the identity label where x_t
+no longer carries it (bench/results/gaitcrafter-synthgait.md, the critic rows).
 
 The critic must not be the model that judges the generator (`judge.recognizer`): a generator trained to
 please one network can fool it; the judge's figures count only when a second, independently trained
@@ -31,7 +34,7 @@ class CriticConfig:
     recognizer: str = ""  # a trained gait model (file or run folder); empty: no identity term
     model: str | None = None  # its variant name, for OpenGait checkpoints without a spec
     weight: float = 1.0  # λ
-    max_step: int = 500  # the term reads x̂_0 only for t below this (of diffusion.steps)
+    max_step: int = 1000  # the term reads x̂_0 only for t below this (of diffusion.steps; 1000: every t)
 
 
 class IdentityCritic:
