@@ -127,15 +127,20 @@ def test_resume_with_more_iterations_extends_the_lr_schedule(real, tmp_path):
     assert lrs[3] > lr0 * 0.1 * 1.01  # not stuck at the 2-iteration horizon's floor
 
 
-def test_learning_curve_starts_at_the_untrained_point_and_plots(real, tmp_path):
-    from gaitcompress.synth.curve import run_synth_curve
-
+def _train_judged(real, tmp_path, iterations: int) -> None:
+    """A generator run in tmp_path/run, judged every 2 iterations by an untrained recognizer (tmp_path/rec.pt)."""
     torch.manual_seed(0)
     rec = create_model("gaitbase_w0125", num_classes=3)
     torch.save({"model": rec.state_dict(), "spec": to_dict(rec.spec)}, tmp_path / "rec.pt")
-    recipe = _recipe(real, tmp_path, iterations=4, eval_every=2)
+    recipe = _recipe(real, tmp_path, iterations=iterations, eval_every=2)
     recipe["judge"]["curve"] = {"views": ["000"], "types": ["nm"], "steps": 2, "sensitivity_clips": 2}
     run_synth_train(recipe)
+
+
+def test_learning_curve_starts_at_the_untrained_point_and_plots(real, tmp_path):
+    from gaitcompress.synth.curve import run_synth_curve
+
+    _train_judged(real, tmp_path, iterations=4)
     doc = run_synth_curve([tmp_path / "run"], tmp_path / "curve.json")
     assert [r["iteration"] for r in doc["rows"]] == [0, 2, 4]
     assert {"id@R1", "view@acc", "Δid", "Δnoise", "eps_mse"} <= set(doc["rows"][0]["metrics"])
@@ -147,12 +152,7 @@ def test_cli_curve_prints_a_table_per_run_at_80_columns(real, tmp_path):
 
     from gaitcompress.commands.synth import app
 
-    torch.manual_seed(0)
-    rec = create_model("gaitbase_w0125", num_classes=3)
-    torch.save({"model": rec.state_dict(), "spec": to_dict(rec.spec)}, tmp_path / "rec.pt")
-    recipe = _recipe(real, tmp_path, iterations=2, eval_every=2)
-    recipe["judge"]["curve"] = {"views": ["000"], "types": ["nm"], "steps": 2, "sensitivity_clips": 2}
-    run_synth_train(recipe)
+    _train_judged(real, tmp_path, iterations=2)
     result = CliRunner().invoke(app, ["curve", str(tmp_path / "run"), "--out", str(tmp_path / "c.json")])
     assert result.exit_code == 0, result.output
     assert "run: judged learning curve" in result.output and "id@R1" in result.output
